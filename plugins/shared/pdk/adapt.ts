@@ -1,0 +1,67 @@
+import type Kong from 'kong-pdk/kong'
+import type {
+  HeaderPatch,
+  KongConsumer,
+  KongCredential,
+  KongRoute,
+  MultiMap,
+  Pdk,
+} from './port'
+
+/**
+ * Wraps the `kong` object kong-pdk hands a phase method into our port. This is the one place
+ * that knows kong-pdk's generated typings; they misstate many return types (protocol doc §3.3),
+ * so each result is cast to what Kong 3.x really sends. Calling through the typed interface
+ * still checks at compile time that every method name exists in kong-pdk's interfaces.
+ */
+export function adaptKong(raw: unknown): Pdk {
+  const kong = raw as Kong
+  return {
+    request: {
+      getHeaders: async () => (await kong.request.getHeaders()) as MultiMap,
+      getHeader: async (name) => (await kong.request.getHeader(name)) as string | undefined,
+      getQuery: async () => (await kong.request.getQuery()) as MultiMap,
+      getMethod: () => kong.request.getMethod(),
+    },
+    client: {
+      loadConsumer: async (idOrUsername, byUsername) =>
+        (await kong.client.loadConsumer(idOrUsername, byUsername)) as unknown as
+          | KongConsumer
+          | undefined,
+      authenticate: async (consumer, credential) => {
+        // A JS null becomes a msgpack nil; a trailing nil is harmless, a middle one truncates
+        // Lua's unpack (protocol doc §2.6), so a null consumer is never followed by a credential.
+        if (consumer === null) await kong.client.authenticate(null as never, credential as never)
+        else if (credential === null) await kong.client.authenticate(consumer, undefined as never)
+        else await kong.client.authenticate(consumer, credential)
+      },
+      getConsumer: async () =>
+        (await kong.client.getConsumer()) as unknown as KongConsumer | undefined,
+      getCredential: async () =>
+        (await kong.client.getCredential()) as unknown as KongCredential | undefined,
+    },
+    router: {
+      getRoute: async () => (await kong.router.getRoute()) as unknown as KongRoute | undefined,
+    },
+    serviceRequest: {
+      setHeaders: async (headers: HeaderPatch) => {
+        await kong.service.request.setHeaders(headers as object)
+      },
+      setRawQuery: async (query) => {
+        await kong.service.request.setRawQuery(query)
+      },
+    },
+    response: {
+      exit: (status, body, headers) => {
+        // Fire and forget: kong-pdk resolves exit at once and Kong never answers it.
+        void kong.response.exit(status, body as never, headers)
+      },
+    },
+    ctx: {
+      get: (key) => kong.ctx.shared.get(key) as Promise<unknown>,
+      set: async (key, value) => {
+        await kong.ctx.shared.set(key, value as string)
+      },
+    },
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The narrow, honestly typed subset of Kong's PDK that our plugins call. Every method here is
+ * one RPC round trip to Kong (protocol doc §2.3), so handlers call as few as they can.
+ *
+ * Types follow what Kong 3.x really sends (protocol doc §2.6, recordings' PDK-RESULTS.md):
+ * only the first return value arrives, `nil` arrives as `undefined`, header maps are
+ * `{lower-cased name: string[]}`.
+ */
+
+/** `{name: [values]}` as Kong's fixed-up `get_headers`/`get_query` return it. */
+export type MultiMap = Readonly<Record<string, readonly string[]>>
+
+/** A Kong consumer entity as `kong.client.load_consumer` returns it. */
+export interface KongConsumer {
+  readonly id: string
+  readonly username?: string | null
+  readonly custom_id?: string | null
+  readonly tags?: readonly string[] | null
+  readonly [key: string]: unknown
+}
+
+/** The credential table handed to `kong.client.authenticate`. */
+export interface KongCredential {
+  readonly id: string
+  readonly consumer_id?: string
+  readonly [key: string]: unknown
+}
+
+/** Route entity fields we read (`kong.router.get_route`). */
+export interface KongRoute {
+  readonly id: string
+  readonly name?: string | null
+  readonly [key: string]: unknown
+}
+
+/**
+ * Header values for `kong.service.request.set_headers`: a string sets, an empty array removes
+ * the header (lua-nginx-module's `ngx.req.set_header` with an empty table clears it), so one
+ * call can both set and clear.
+ */
+export type HeaderPatch = Record<string, string | readonly string[]>
+
+export interface Pdk {
+  readonly request: {
+    getHeaders(): Promise<MultiMap>
+    getHeader(name: string): Promise<string | undefined>
+    getQuery(): Promise<MultiMap>
+    getMethod(): Promise<string>
+  }
+  readonly client: {
+    loadConsumer(idOrUsername: string, byUsername: boolean): Promise<KongConsumer | undefined>
+    authenticate(consumer: KongConsumer | null, credential: KongCredential | null): Promise<void>
+    getConsumer(): Promise<KongConsumer | undefined>
+    getCredential(): Promise<KongCredential | undefined>
+  }
+  readonly router: {
+    getRoute(): Promise<KongRoute | undefined>
+  }
+  readonly serviceRequest: {
+    setHeaders(headers: HeaderPatch): Promise<void>
+    setRawQuery(query: string): Promise<void>
+  }
+  readonly response: {
+    /**
+     * Ends the request. Kong never answers this call and runs nothing more of the phase
+     * (protocol doc §2.7): callers must `return` right after it.
+     */
+    exit(status: number, body: Record<string, unknown>, headers: Record<string, string>): void
+  }
+  readonly ctx: {
+    get(key: string): Promise<unknown>
+    set(key: string, value: unknown): Promise<void>
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * A typed subset of Kong's schema field DSL (kong/db/schema/metaschema.lua). The plugin
+ * server wraps a plugin's `Schema` export as `config: {type: "record", fields: Schema}` and
+ * Kong validates every request's config against it, so this is the schema language: Kong
+ * checks types, defaults, one_of, between and required itself. Cross-field rules Kong cannot
+ * see (no entity_checks through the plugin server) live in each plugin's parseConfig.
+ */
+interface FieldBase {
+  /** Kong requires 10 to 500 characters; the README config reference is generated from these. */
+  readonly description: string
+  readonly required?: boolean
+  readonly referenceable?: boolean
+  readonly encrypted?: boolean
+}
+
+export interface StringField extends FieldBase {
+  readonly type: 'string'
+  readonly default?: string
+  readonly one_of?: readonly string[]
+  readonly len_min?: number
+  readonly match?: string
+}
+export interface IntegerField extends FieldBase {
+  readonly type: 'integer'
+  readonly default?: number
+  readonly between?: readonly [number, number]
+  readonly gt?: number
+}
+export interface NumberField extends FieldBase {
+  readonly type: 'number'
+  readonly default?: number
+  readonly between?: readonly [number, number]
+  readonly gt?: number
+}
+export interface BooleanField extends FieldBase {
+  readonly type: 'boolean'
+  readonly default?: boolean
+}
+export interface ArrayField extends FieldBase {
+  readonly type: 'array' | 'set'
+  readonly elements: ElementField
+  readonly default?: readonly unknown[]
+  readonly len_min?: number
+}
+export interface MapField extends FieldBase {
+  readonly type: 'map'
+  readonly keys: ElementField
+  readonly values: ElementField
+  readonly default?: Readonly<Record<string, unknown>>
+}
+export interface RecordField extends FieldBase {
+  readonly type: 'record'
+  readonly fields: readonly Readonly<Record<string, KongField>>[]
+}
+
+/** Elements of arrays and maps carry no description in Kong's DSL. */
+export type ElementField =
+  | Omit<StringField, 'description'>
+  | Omit<IntegerField, 'description'>
+  | Omit<NumberField, 'description'>
+  | Omit<BooleanField, 'description'>
+  | (Omit<RecordField, 'description'> & { readonly description?: string })
+  | (Omit<ArrayField, 'description'> & { readonly description?: string })
+
+export type KongField = StringField | IntegerField | NumberField | BooleanField | ArrayField | MapField | RecordField
+
+/** Kong's list form: `[{name: field}, ...]`, in declaration order. */
+export type KongSchema = readonly Readonly<Record<string, KongField>>[]
+
+export function toKongSchema(fields: Readonly<Record<string, KongField>>): KongSchema {
+  return Object.entries(fields).map(([name, field]) => ({ [name]: field }))
+}
+
+export function recordOf(fields: Readonly<Record<string, KongField>>): readonly Readonly<Record<string, KongField>>[] {
+  return toKongSchema(fields)
+}
