@@ -43,9 +43,12 @@ export class FakeKong implements Pdk {
     this.req = { method: req.method ?? 'GET', headers: req.headers ?? {}, query: req.query ?? {} }
   }
 
-  /** Round trips of the phase: every PDK call plus the HandleEvent that started it. */
+  /**
+   * Kong-to-server requests of the phase: the HandleEvent plus one Step per answered call.
+   * An exit is the last reply and is never answered (protocol doc §2.7).
+   */
   get roundTrips(): number {
-    return this.calls.length + 1
+    return this.calls.filter((c) => c !== 'kong.response.exit').length + 1
   }
 
   private async call<T>(name: string, result: () => T): Promise<T> {

@@ -1,0 +1,241 @@
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyOptions,
+  type ProtectedHeaderParameters,
+} from 'jose'
+import { nowSeconds, type Clock } from '../shared/clock'
+import { PluginError } from '../shared/errors'
+import type { HeaderPatch, KongConsumer, KongCredential } from '../shared/pdk/port'
+import { claimAt, readScopes } from '../shared/scopes/parse'
+import type { TokenOrigin } from '../shared/token/extract'
+import { fromJoseError } from '../shared/token/jose-errors'
+import type { VerificationKey } from '../shared/token/keys'
+import type { Config, Credential } from './schema'
+
+export interface Verified {
+  readonly token: string
+  readonly credential: Credential
+  readonly header: ProtectedHeaderParameters
+  readonly claims: JWTPayload
+}
+
+export interface VerifierDeps {
+  readonly clock: Clock
+  /** The imported key of a credential (imported once; see shared/token/keys.ts). */
+  readonly keyFor: (credential: Credential) => VerificationKey
+}
+
+/** A bounded LRU of verified tokens; an entry never outlives its token's exp. */
+class TokenCache {
+  readonly #entries = new Map<string, { verified: Verified; expiresAtMs: number }>()
+  constructor(readonly max: number) {}
+
+  get(token: string, nowMs: number): Verified | undefined {
+    const entry = this.#entries.get(token)
+    if (entry === undefined) return undefined
+    this.#entries.delete(token)
+    if (entry.expiresAtMs <= nowMs) return undefined
+    this.#entries.set(token, entry)
+    return entry.verified
+  }
+
+  set(token: string, verified: Verified, expiresAtMs: number): void {
+    if (this.max === 0) return
+    this.#entries.delete(token)
+    this.#entries.set(token, { verified, expiresAtMs })
+    while (this.#entries.size > this.max) {
+      const oldest = this.#entries.keys().next().value
+      if (oldest === undefined) break
+      this.#entries.delete(oldest)
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+}
+
+/**
+ * Verifies tokens against the credential their key claim selects. The algorithm is pinned
+ * by the credential, never taken on the token's word; `none` never passes; HS* credentials
+ * hold only secrets and the others only public keys (schema.ts), so a public key is never
+ * used as an HMAC secret. Verified tokens are cached until their exp.
+ */
+export class TokenVerifier {
+  readonly #cache: TokenCache
+  constructor(
+    readonly config: Config,
+    readonly deps: VerifierDeps,
+  ) {
+    this.#cache = new TokenCache(config.token_cache_size)
+  }
+
+  get cacheSize(): number {
+    return this.#cache.size
+  }
+
+  async verify(token: string): Promise<Verified> {
+    const nowMs = this.deps.clock.now()
+    const cached = this.#cache.get(token, nowMs)
+    if (cached !== undefined) return cached
+
+    const { header, claims } = decode(token)
+    const credential = this.#select(header, claims)
+    const alg = header.alg
+    if (typeof alg !== 'string' || !(credential.algorithms as readonly string[]).includes(alg)) {
+      throw new PluginError(
+        'ERR_ALGORITHM_NOT_ALLOWED',
+        `alg ${String(alg)} is not one of ${credential.algorithms.join(', ')} for credential ${credential.key}`,
+      )
+    }
+
+    const options: JWTVerifyOptions = {
+      algorithms: [...credential.algorithms],
+      currentDate: new Date(nowMs),
+      clockTolerance: this.config.leeway,
+      requiredClaims: [...this.config.required_claims],
+      ...(credential.issuer !== undefined ? { issuer: credential.issuer } : {}),
+      ...(credential.audiences !== undefined && credential.audiences.length > 0
+        ? { audience: [...credential.audiences] }
+        : {}),
+      ...(this.config.typ !== undefined ? { typ: this.config.typ } : {}),
+    }
+    const payload = await verifyWithKey(token, this.deps.keyFor(credential), options)
+
+    this.#checkLifetime(payload)
+    checkScopeCeiling(payload, credential, this.config.scope_claims)
+
+    const verified: Verified = { token, credential, header, claims: payload }
+    const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+    this.#cache.set(token, verified, exp)
+    return verified
+  }
+
+  #select(header: ProtectedHeaderParameters, claims: JWTPayload): Credential {
+    const name = this.config.key_claim_name
+    const value = claims[name] ?? (header as Record<string, unknown>)[name]
+    if (typeof value !== 'string' || value === '') {
+      throw new PluginError('ERR_CREDENTIAL_UNKNOWN', `no ${name} in the token payload or header`)
+    }
+    const credential = this.config.credentials.get(value)
+    if (credential === undefined) {
+      throw new PluginError('ERR_CREDENTIAL_UNKNOWN', `no credential for ${name}=${value.slice(0, 200)}`)
+    }
+    return credential
+  }
+
+  #checkLifetime(claims: JWTPayload): void {
+    const max = this.config.maximum_lifetime
+    if (max === 0) return
+    const { exp, iat } = claims
+    if (typeof exp !== 'number' || typeof iat !== 'number') {
+      throw new PluginError('ERR_CLAIM_MISSING', 'exp and iat are required when maximum_lifetime is set')
+    }
+    if (exp - iat > max) {
+      throw new PluginError('ERR_TOKEN_LIFETIME_EXCEEDED', `exp - iat = ${exp - iat} s exceeds ${max} s`)
+    }
+    if (iat > nowSeconds(this.deps.clock) + this.config.leeway) {
+      // A token issued in the future would stretch the lifetime cap past its intent.
+      throw new PluginError('ERR_TOKEN_NOT_YET_VALID', `iat ${iat} is in the future`)
+    }
+  }
+}
+
+function decode(token: string): { header: ProtectedHeaderParameters; claims: JWTPayload } {
+  if (token.split('.').length !== 3) {
+    throw new PluginError('ERR_TOKEN_MALFORMED', 'not a compact JWS (three dot-separated parts)')
+  }
+  try {
+    return { header: decodeProtectedHeader(token), claims: decodeJwt(token) }
+  } catch (cause) {
+    throw new PluginError('ERR_TOKEN_MALFORMED', cause instanceof Error ? cause.message : 'undecodable', { cause })
+  }
+}
+
+async function verifyWithKey(token: string, key: VerificationKey, options: JWTVerifyOptions): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], options)).payload
+  } catch (error) {
+    if (error instanceof errors.JWKSMultipleMatchingKeys && Symbol.asyncIterator in error) {
+      // Several keys fit the token's alg/kid (e.g. a set without kids): try each.
+      let last: unknown = error
+      for await (const candidate of error as unknown as AsyncIterable<Parameters<typeof jwtVerify>[1]>) {
+        try {
+          return (await jwtVerify(token, candidate, options)).payload
+        } catch (e) {
+          last = e
+          if (!(e instanceof errors.JWSSignatureVerificationFailed)) break
+        }
+      }
+      throw fromJoseError(last)
+    }
+    throw fromJoseError(error)
+  }
+}
+
+export function checkScopeCeiling(claims: JWTPayload, credential: Credential, scopeClaims: readonly string[]): void {
+  if (credential.scopeCeiling === undefined) return
+  const above = [...readScopes(claims, scopeClaims)].filter((s) => !credential.scopeCeiling?.has(s))
+  if (above.length > 0) {
+    throw new PluginError(
+      'ERR_SCOPE_CEILING_EXCEEDED',
+      `consumer ${credential.consumer} may not hold ${above.join(' ')}`,
+    )
+  }
+}
+
+/** The credential handed to kong.client.authenticate, shaped like Kong's jwt_secrets rows. */
+export function kongCredential(credential: Credential, consumer: KongConsumer): KongCredential {
+  return { id: credential.id, consumer_id: consumer.id, key: credential.key, consumer: { id: consumer.id } }
+}
+
+const CLEAR: readonly string[] = []
+
+/** Header values must not carry control characters (they would break the request line). */
+function headerValue(value: unknown): string | undefined {
+  let text: string
+  if (typeof value === 'string') text = value
+  else if (typeof value === 'number' || typeof value === 'boolean') text = String(value)
+  else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) text = value.join(' ')
+  else if (value !== undefined && value !== null) text = JSON.stringify(value)
+  else return undefined
+  const clean = text.replace(/[\x00-\x1f\x7f]/g, '')
+  return clean === '' ? undefined : clean
+}
+
+/**
+ * Everything the upstream must see after a successful authentication, as one
+ * set_headers patch (one round trip): Kong's consumer headers like its own auth plugins set
+ * them, the configured claim headers (a client's copy is always replaced or removed), and
+ * with hide_credentials the token's header or cookie removed.
+ */
+export function upstreamHeaders(
+  config: Config,
+  consumer: KongConsumer,
+  credential: Credential | undefined,
+  claims: JWTPayload | undefined,
+  hide: { readonly origins: readonly TokenOrigin[]; readonly cookieHeader: string | undefined } | undefined,
+): HeaderPatch {
+  const patch: Record<string, string | readonly string[]> = {
+    'X-Consumer-ID': consumer.id,
+    'X-Consumer-Custom-ID': typeof consumer.custom_id === 'string' ? consumer.custom_id : CLEAR,
+    'X-Consumer-Username': typeof consumer.username === 'string' ? consumer.username : CLEAR,
+    'X-Credential-Identifier': credential !== undefined ? credential.key : CLEAR,
+    'X-Anonymous-Consumer': credential !== undefined ? CLEAR : 'true',
+  }
+  for (const { claim, header } of config.claims_to_headers) {
+    const value = claims === undefined ? undefined : headerValue(claimAt(claims, claim))
+    patch[header] = value ?? CLEAR
+  }
+  if (hide !== undefined) {
+    for (const origin of hide.origins) {
+      if (origin.kind === 'header') patch[origin.name] = CLEAR
+      if (origin.kind === 'cookie') patch.Cookie = hide.cookieHeader ?? CLEAR
+    }
+  }
+  return patch
+}

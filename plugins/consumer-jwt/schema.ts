@@ -1,0 +1,514 @@
+import { createHash } from 'node:crypto'
+import { PluginError } from '../shared/errors'
+import { recordOf, toKongSchema, type KongField } from '../shared/schema/kong-fields'
+import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
+import type { KeySource } from '../shared/token/keys'
+
+export const ALGORITHMS = [
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const
+export type Algorithm = (typeof ALGORITHMS)[number]
+
+const HMAC: ReadonlySet<string> = new Set(['HS256', 'HS384', 'HS512'])
+export const isHmac = (alg: string): boolean => HMAC.has(alg)
+
+const credentialFields = {
+  key: {
+    type: 'string',
+    required: true,
+    len_min: 1,
+    description:
+      'Value of the key claim (see key_claim_name, e.g. the token issuer) that selects this credential. Unique across credentials; sent upstream as X-Credential-Identifier.',
+  },
+  consumer: {
+    type: 'string',
+    required: true,
+    len_min: 1,
+    description:
+      'The Kong consumer this credential authenticates: its username or id, as declared in kong.yml.',
+  },
+  issuer: {
+    type: 'string',
+    description: 'When set, the token iss claim must equal this value.',
+  },
+  algorithms: {
+    type: 'array',
+    required: true,
+    len_min: 1,
+    elements: { type: 'string', one_of: ALGORITHMS },
+    description:
+      'Signature algorithms accepted for this credential. The token alg header must be one of them; none is never accepted. HS* needs a secret, all others public keys.',
+  },
+  secret: {
+    type: 'string',
+    referenceable: true,
+    encrypted: true,
+    description:
+      'Shared secret for HS* algorithms. Prefer a vault reference such as {vault://env/partner-secret} or secret_env over plaintext.',
+  },
+  secret_env: {
+    type: 'string',
+    description:
+      'Name of an environment variable of the plugin server process that holds the shared secret for HS* algorithms.',
+  },
+  secret_is_base64: {
+    type: 'boolean',
+    default: false,
+    required: true,
+    description: 'Whether the secret is base64 encoded (standard or URL-safe alphabet).',
+  },
+  public_key: {
+    type: 'string',
+    description: 'PEM public key (SPKI, "BEGIN PUBLIC KEY") for RS*, PS*, ES* or EdDSA tokens.',
+  },
+  jwks: {
+    type: 'string',
+    description: 'Inline JSON Web Key Set ({"keys": [...]}) holding the public keys of this credential.',
+  },
+  jwks_uri: {
+    type: 'string',
+    match: '^https?://',
+    description:
+      'URL of a JSON Web Key Set. Fetched on first use and cached; an unknown kid triggers at most one refetch per cooldown; cached keys stay usable while the endpoint is down.',
+  },
+  audiences: {
+    type: 'array',
+    elements: { type: 'string' },
+    description: 'When set, the token aud claim must contain at least one of these values.',
+  },
+  scope_ceiling: {
+    type: 'array',
+    elements: { type: 'string' },
+    description:
+      'Scopes this consumer may ever hold. A token granting any scope outside this list is refused (ERR_SCOPE_CEILING_EXCEEDED). Unset: no ceiling.',
+  },
+} as const satisfies Record<string, KongField>
+
+export const fields = {
+  credentials: {
+    type: 'array',
+    required: true,
+    len_min: 1,
+    elements: { type: 'record', fields: recordOf(credentialFields) },
+    description:
+      'Trusted key sources, one per credential, each bound to a Kong consumer and selected by the key claim of the token.',
+  },
+  key_claim_name: {
+    type: 'string',
+    default: 'iss',
+    required: true,
+    description:
+      'Claim whose value selects the credential (matched against credentials[].key). Looked up in the payload first, then in the JOSE header (use kid to select by key id).',
+  },
+  header_names: {
+    type: 'array',
+    elements: { type: 'string' },
+    default: ['authorization'],
+    required: true,
+    description:
+      'Request headers searched for a token. Authorization must use the Bearer scheme; other headers may carry the bare token or Bearer <token>.',
+  },
+  cookie_names: {
+    type: 'array',
+    elements: { type: 'string' },
+    default: [],
+    required: true,
+    description: 'Cookies searched for a token, e.g. an HTTPS-only session cookie.',
+  },
+  uri_param_names: {
+    type: 'array',
+    elements: { type: 'string' },
+    default: [],
+    required: true,
+    description:
+      'Query parameters searched for a token. Empty by default: tokens in URLs end up in logs (RFC 6750 §2.3). Each name costs no extra call when unset, one call when set.',
+  },
+  leeway: {
+    type: 'integer',
+    default: 30,
+    required: true,
+    between: [0, 600],
+    description: 'Clock skew tolerated on exp and nbf, in seconds.',
+  },
+  maximum_lifetime: {
+    type: 'integer',
+    default: 0,
+    required: true,
+    between: [0, 31536000],
+    description:
+      'Largest accepted exp - iat, in seconds; tokens without iat are then refused. 0 disables the cap.',
+  },
+  required_claims: {
+    type: 'array',
+    elements: { type: 'string' },
+    default: ['exp'],
+    required: true,
+    description: 'Claims every token must carry. exp by default: a token without exp never expires.',
+  },
+  typ: {
+    type: 'string',
+    description: 'When set, the token typ header must match, e.g. at+jwt for RFC 9068 access tokens.',
+  },
+  scope_claims: {
+    type: 'array',
+    elements: { type: 'string' },
+    default: [...DEFAULT_SCOPE_CLAIMS],
+    required: true,
+    description:
+      'Claims read as scopes for the scope ceiling: space-delimited strings or arrays; dotted paths reach nested claims.',
+  },
+  run_on_preflight: {
+    type: 'boolean',
+    default: true,
+    required: true,
+    description: 'Whether OPTIONS preflight requests are authenticated too. false costs one call per request.',
+  },
+  anonymous: {
+    type: 'string',
+    description:
+      'Username or id of a consumer to authenticate when authentication fails (logical OR with other auth plugins). Unset: failures are refused with 401.',
+  },
+  claims_to_headers: {
+    type: 'array',
+    default: [],
+    required: true,
+    elements: {
+      type: 'record',
+      fields: recordOf({
+        claim: {
+          type: 'string',
+          required: true,
+          description: 'Claim to copy (dotted path for nested claims).',
+        },
+        header: {
+          type: 'string',
+          required: true,
+          match: '^[%w%-]+$',
+          description: 'Upstream request header that receives the claim value.',
+        },
+      }),
+    },
+    description:
+      'Claims sent upstream as headers. Any copy of these headers sent by the client is removed, also when the claim is absent.',
+  },
+  hide_credentials: {
+    type: 'boolean',
+    default: false,
+    required: true,
+    description: 'Remove the token (header, cookie or query parameter) from the request sent upstream.',
+  },
+  realm: {
+    type: 'string',
+    default: 'kong',
+    required: true,
+    description: 'Realm of the WWW-Authenticate challenge.',
+  },
+  jwks_timeout_ms: {
+    type: 'integer',
+    default: 2000,
+    required: true,
+    between: [100, 10000],
+    description: 'Longest a request waits for a JWKS fetch, in milliseconds.',
+  },
+  jwks_cache_ttl: {
+    type: 'integer',
+    default: 300,
+    required: true,
+    between: [1, 86400],
+    description: 'Seconds after which a JWKS is refreshed in the background; old keys serve meanwhile.',
+  },
+  jwks_cooldown: {
+    type: 'integer',
+    default: 30,
+    required: true,
+    between: [0, 3600],
+    description: 'Least number of seconds between two refetches triggered by an unknown kid.',
+  },
+  token_cache_size: {
+    type: 'integer',
+    default: 10000,
+    required: true,
+    between: [0, 1000000],
+    description: 'Verified tokens remembered per plugin instance (never past their exp). 0 disables the cache.',
+  },
+  consumer_cache_ttl: {
+    type: 'integer',
+    default: 60,
+    required: true,
+    between: [0, 86400],
+    description: 'Seconds a consumer loaded from Kong is remembered by the plugin process.',
+  },
+} as const satisfies Record<string, KongField>
+
+export const Schema = toKongSchema(fields)
+
+export interface Credential {
+  /** Stable id derived from the key, given to Kong as the credential id. */
+  readonly id: string
+  readonly key: string
+  readonly consumer: string
+  readonly issuer: string | undefined
+  readonly algorithms: readonly Algorithm[]
+  readonly keySource: KeySource
+  readonly audiences: readonly string[] | undefined
+  readonly scopeCeiling: ReadonlySet<string> | undefined
+}
+
+export interface Config {
+  readonly credentials: ReadonlyMap<string, Credential>
+  readonly key_claim_name: string
+  readonly header_names: readonly string[]
+  readonly cookie_names: readonly string[]
+  readonly uri_param_names: readonly string[]
+  readonly leeway: number
+  readonly maximum_lifetime: number
+  readonly required_claims: readonly string[]
+  readonly typ: string | undefined
+  readonly scope_claims: readonly string[]
+  readonly run_on_preflight: boolean
+  readonly anonymous: string | undefined
+  readonly claims_to_headers: readonly { readonly claim: string; readonly header: string }[]
+  readonly hide_credentials: boolean
+  readonly realm: string
+  readonly jwks_timeout_ms: number
+  readonly jwks_cache_ttl: number
+  readonly jwks_cooldown: number
+  readonly token_cache_size: number
+  readonly consumer_cache_ttl: number
+}
+
+type Raw = Record<string, unknown>
+
+function invalid(field: string, why: string): PluginError {
+  return new PluginError('ERR_CONFIG_INVALID', `${field}: ${why}`)
+}
+
+function isRecord(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function str(raw: Raw, field: string, path: string, fallback?: string): string | undefined {
+  const v = raw[field]
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'string') throw invalid(`${path}${field}`, 'must be a string')
+  return v
+}
+
+function strList(raw: Raw, field: string, path: string, fallback?: readonly string[]): readonly string[] | undefined {
+  const v = raw[field]
+  if (v === undefined || v === null) return fallback
+  if (!Array.isArray(v) || !v.every((e) => typeof e === 'string')) {
+    throw invalid(`${path}${field}`, 'must be an array of strings')
+  }
+  return Object.freeze([...(v as string[])])
+}
+
+function int(raw: Raw, field: string, min: number, max: number, fallback: number): number {
+  const v = raw[field]
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalid(field, `must be an integer between ${min} and ${max}`)
+  }
+  return v
+}
+
+function bool(raw: Raw, field: string, path: string, fallback: boolean): boolean {
+  const v = raw[field]
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'boolean') throw invalid(`${path}${field}`, 'must be a boolean')
+  return v
+}
+
+function decodeSecret(secret: string, base64: boolean, path: string): Uint8Array {
+  if (!base64) return new TextEncoder().encode(secret)
+  const normalized = secret.trim().replace(/-/g, '+').replace(/_/g, '/')
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(normalized)) throw invalid(`${path}secret`, 'is not valid base64')
+  return new Uint8Array(Buffer.from(normalized, 'base64'))
+}
+
+/** Deterministic UUID-shaped id, so every plugin process gives Kong the same credential id. */
+function credentialId(key: string): string {
+  const h = createHash('sha256').update(`consumer-jwt:${key}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 17), 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): Credential {
+  const path = `credentials[${index}].`
+  if (!isRecord(raw)) throw invalid(`credentials[${index}]`, 'must be a record')
+  const key = str(raw, 'key', path)
+  if (key === undefined || key === '') throw invalid(`${path}key`, 'is required')
+  const consumer = str(raw, 'consumer', path)
+  if (consumer === undefined || consumer === '') throw invalid(`${path}consumer`, 'is required')
+  const algorithms = strList(raw, 'algorithms', path) ?? []
+  if (algorithms.length === 0) throw invalid(`${path}algorithms`, 'must list at least one algorithm')
+  for (const alg of algorithms) {
+    if (!(ALGORITHMS as readonly string[]).includes(alg)) throw invalid(`${path}algorithms`, `unknown algorithm ${alg}`)
+  }
+  const hmac = algorithms.filter(isHmac)
+  if (hmac.length > 0 && hmac.length !== algorithms.length) {
+    // One credential never mixes a shared secret with public keys: that is how a public key
+    // ends up used as an HMAC secret (algorithm confusion).
+    throw invalid(`${path}algorithms`, 'must not mix HS* with public-key algorithms')
+  }
+
+  const secret = str(raw, 'secret', path)
+  const secretEnv = str(raw, 'secret_env', path)
+  const publicKey = str(raw, 'public_key', path)
+  const jwks = str(raw, 'jwks', path)
+  const jwksUri = str(raw, 'jwks_uri', path)
+  const given = [
+    ['secret', secret],
+    ['secret_env', secretEnv],
+    ['public_key', publicKey],
+    ['jwks', jwks],
+    ['jwks_uri', jwksUri],
+  ].filter(([, v]) => v !== undefined)
+  if (given.length !== 1) {
+    throw invalid(
+      path + 'secret',
+      `exactly one of secret, secret_env, public_key, jwks, jwks_uri must be set (got ${given.length === 0 ? 'none' : given.map(([n]) => n).join(', ')})`,
+    )
+  }
+
+  let keySource: KeySource
+  const base64 = bool(raw, 'secret_is_base64', path, false)
+  if (secret !== undefined || secretEnv !== undefined) {
+    if (hmac.length === 0) throw invalid(`${path}algorithms`, 'a shared secret needs HS* algorithms')
+    let value = secret
+    if (secretEnv !== undefined) {
+      value = env[secretEnv]
+      if (value === undefined || value === '') {
+        throw invalid(`${path}secret_env`, `environment variable ${secretEnv} is not set`)
+      }
+    }
+    if (value === undefined || value === '') throw invalid(`${path}secret`, 'must not be empty')
+    if (value.startsWith('{vault://')) {
+      throw invalid(`${path}secret`, 'is an unresolved vault reference (is the vault configured in Kong?)')
+    }
+    const bytes = decodeSecret(value, base64, path)
+    if (bytes.length < 32) {
+      // RFC 7518 §3.2: a key of the same size as the hash output (256 bits) or larger.
+      throw invalid(`${path}secret`, 'must be at least 32 bytes (RFC 7518 §3.2)')
+    }
+    keySource = { kind: 'secret', secret: bytes }
+  } else {
+    if (hmac.length > 0) throw invalid(`${path}algorithms`, 'HS* algorithms need a secret or secret_env')
+    if (publicKey !== undefined) {
+      if (!/-----BEGIN PUBLIC KEY-----/.test(publicKey)) {
+        throw invalid(`${path}public_key`, 'must be a PEM public key (BEGIN PUBLIC KEY)')
+      }
+      keySource = { kind: 'pem', pem: publicKey }
+    } else if (jwks !== undefined) {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(jwks)
+      } catch {
+        throw invalid(`${path}jwks`, 'is not valid JSON')
+      }
+      if (!isRecord(parsed) || !Array.isArray(parsed.keys) || !parsed.keys.every(isRecord)) {
+        throw invalid(`${path}jwks`, 'must be a JSON Web Key Set ({"keys": [...]})')
+      }
+      if (parsed.keys.some((k) => 'd' in k || 'k' in k)) {
+        throw invalid(`${path}jwks`, 'must hold public keys only')
+      }
+      keySource = { kind: 'jwks', jwks: { keys: parsed.keys as Record<string, unknown>[] } }
+    } else {
+      const uri = jwksUri ?? ''
+      if (!/^https?:\/\//.test(uri)) throw invalid(`${path}jwks_uri`, 'must be an http(s) URL')
+      keySource = { kind: 'jwks_uri', uri }
+    }
+  }
+
+  const ceiling = strList(raw, 'scope_ceiling', path)
+  return Object.freeze({
+    id: credentialId(key),
+    key,
+    consumer,
+    issuer: str(raw, 'issuer', path),
+    algorithms: algorithms as Algorithm[],
+    keySource,
+    audiences: strList(raw, 'audiences', path),
+    scopeCeiling: ceiling === undefined ? undefined : new Set(ceiling),
+  })
+}
+
+/**
+ * Checks the config Kong sends at instance start (defaults already filled by Kong) and the
+ * cross-field rules Kong's schema cannot express. Throws ERR_CONFIG_INVALID naming the field.
+ */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!isRecord(raw)) throw invalid('config', 'must be a record')
+  if (!Array.isArray(raw.credentials) || raw.credentials.length === 0) {
+    throw invalid('credentials', 'must list at least one credential')
+  }
+  const credentials = new Map<string, Credential>()
+  raw.credentials.forEach((c, i) => {
+    const credential = parseCredential(c, i, env)
+    if (credentials.has(credential.key)) throw invalid(`credentials[${i}].key`, `duplicate key ${credential.key}`)
+    credentials.set(credential.key, credential)
+  })
+
+  const lower = (list: readonly string[]) => Object.freeze(list.map((h) => h.toLowerCase()))
+  const header_names = lower(strList(raw, 'header_names', '', ['authorization']) ?? [])
+  const cookie_names = strList(raw, 'cookie_names', '', []) ?? []
+  const uri_param_names = strList(raw, 'uri_param_names', '', []) ?? []
+  if (header_names.length + cookie_names.length + uri_param_names.length === 0) {
+    throw invalid('header_names', 'at least one of header_names, cookie_names, uri_param_names must be set')
+  }
+
+  const maximum_lifetime = int(raw, 'maximum_lifetime', 0, 31536000, 0)
+  const required_claims = strList(raw, 'required_claims', '', ['exp']) ?? []
+
+  const mappings: { claim: string; header: string }[] = []
+  const c2h = raw.claims_to_headers ?? []
+  if (!Array.isArray(c2h)) throw invalid('claims_to_headers', 'must be an array')
+  c2h.forEach((m, i) => {
+    if (!isRecord(m)) throw invalid(`claims_to_headers[${i}]`, 'must be a record')
+    const claim = str(m, 'claim', `claims_to_headers[${i}].`)
+    const header = str(m, 'header', `claims_to_headers[${i}].`)
+    if (claim === undefined || claim === '') throw invalid(`claims_to_headers[${i}].claim`, 'is required')
+    if (header === undefined || !/^[A-Za-z0-9-]+$/.test(header)) {
+      throw invalid(`claims_to_headers[${i}].header`, 'must be a header name (letters, digits, -)')
+    }
+    if (/^x-(consumer|credential|anonymous)-/i.test(header) || header.toLowerCase() === 'authorization') {
+      throw invalid(`claims_to_headers[${i}].header`, `${header} is reserved for the authenticated identity`)
+    }
+    mappings.push({ claim, header })
+  })
+
+  const anonymous = str(raw, 'anonymous', '')
+  return Object.freeze({
+    credentials,
+    key_claim_name: str(raw, 'key_claim_name', '', 'iss') ?? 'iss',
+    header_names,
+    cookie_names,
+    uri_param_names,
+    leeway: int(raw, 'leeway', 0, 600, 30),
+    maximum_lifetime,
+    required_claims: maximum_lifetime > 0 && !required_claims.includes('iat') ? [...required_claims, 'iat'] : required_claims,
+    typ: str(raw, 'typ', ''),
+    scope_claims: strList(raw, 'scope_claims', '', ['scope', 'scp']) ?? [],
+    run_on_preflight: bool(raw, 'run_on_preflight', '', true),
+    anonymous: anonymous === '' ? undefined : anonymous,
+    claims_to_headers: Object.freeze(mappings),
+    hide_credentials: bool(raw, 'hide_credentials', '', false),
+    realm: str(raw, 'realm', '', 'kong') ?? 'kong',
+    jwks_timeout_ms: int(raw, 'jwks_timeout_ms', 100, 10000, 2000),
+    jwks_cache_ttl: int(raw, 'jwks_cache_ttl', 1, 86400, 300),
+    jwks_cooldown: int(raw, 'jwks_cooldown', 0, 3600, 30),
+    token_cache_size: int(raw, 'token_cache_size', 0, 1000000, 10000),
+    consumer_cache_ttl: int(raw, 'consumer_cache_ttl', 0, 86400, 60),
+  })
+}
