@@ -1,0 +1,237 @@
+import { Cluster } from 'ioredis'
+import { systemClock, type Clock } from '../clock'
+import type { Logger } from '../logger'
+import type { RedisSettings } from '../schema/redis-fields'
+import { AbsenceCache } from './absence-cache'
+import {
+  decodeEntry,
+  decodeEvent,
+  encodeEntry,
+  encodeEvent,
+  eventsChannel,
+  revocationKey,
+  type RevocationEntry,
+  type RevocationTarget,
+} from './keys'
+import { sharedRedis, waitReady, type RedisClient, type SharedRedis } from './redis-clients'
+import {
+  RevocationUnavailableError,
+  type InspectResult,
+  type RevocationStore,
+  type RevocationWriter,
+  type RevokeOptions,
+  type RevokeResult,
+} from './revocation-store'
+
+export interface RedisRevocationStoreOptions {
+  readonly prefix: string
+  /** The whole lookup, connection wait included, answers or fails within this bound. */
+  readonly timeoutMs: number
+  /** How long an "absent" answer may be served from the local cache; 0 disables the cache. */
+  readonly cacheTtlMs: number
+  readonly clock?: Clock
+  /**
+   * Request path (default): once the connection has been up, a lost connection fails every
+   * lookup at once until it is back, instead of each request waiting out `timeoutMs`. Only the
+   * very first connection is waited for. The CLI sets false and waits.
+   */
+  readonly failFast?: boolean
+}
+
+/**
+ * Stores or refreshes a revocation and announces it, atomically (one script, one round trip).
+ * A cutoff (ARGV[2] not empty) never moves earlier: a stored later cutoff is kept.
+ * KEYS[1] key; ARGV: value, cutoff-or-'', expire-at-or-'', channel, message.
+ * Returns {applied 0|1, stored value, subscribers reached}.
+ */
+const REVOKE_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if cur and ARGV[2] ~= '' then
+  local at = tonumber(cur)
+  if not at then
+    local ok, decoded = pcall(cjson.decode, cur)
+    if ok and type(decoded) == 'table' then at = tonumber(decoded['at']) end
+  end
+  if at and at >= tonumber(ARGV[2]) then return {0, cur, 0} end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end
+return {1, ARGV[1], redis.call('PUBLISH', ARGV[4], ARGV[5])}
+`
+
+/** KEYS[1] key; ARGV: channel, message. Returns {keys deleted, subscribers reached}. */
+const LIFT_SCRIPT = `
+local n = redis.call('DEL', KEYS[1])
+return {n, redis.call('PUBLISH', ARGV[1], ARGV[2])}
+`
+
+/**
+ * Revocations in Redis, with the local {@link AbsenceCache} in front of the request path and
+ * the events channel keeping it honest. Reads are one MGET (single server and Sentinel) or one
+ * GET per key sent together (Cluster, where the keys live in different slots).
+ */
+export class RedisRevocationStore implements RevocationStore, RevocationWriter {
+  readonly #cache: AbsenceCache
+  readonly #client: RedisClient
+  readonly #channel: string
+  #subscribed = false
+  #everReady = false
+
+  constructor(
+    private readonly redis: Pick<SharedRedis, 'client' | 'subscribe'>,
+    private readonly options: RedisRevocationStoreOptions,
+  ) {
+    this.#client = redis.client
+    this.#channel = eventsChannel(options.prefix)
+    this.#cache = new AbsenceCache(options.cacheTtlMs, options.clock ?? systemClock)
+  }
+
+  /** For tests and diagnostics: whether cached answers are being served. */
+  get cacheLive(): boolean {
+    return this.#cache.enabled
+  }
+
+  async lookup(targets: readonly RevocationTarget[]): Promise<(RevocationEntry | undefined)[]> {
+    const keys = targets.map((t) => revocationKey(this.options.prefix, t))
+    this.ensureSubscribed()
+    const wanted = keys.filter((k) => !this.#cache.isAbsent(k))
+    if (wanted.length === 0) return keys.map(() => undefined)
+
+    const generation = this.#cache.generation
+    const values = await this.bounded(`lookup of ${wanted.length} key(s)`, async () => {
+      await this.ready()
+      return this.#client instanceof Cluster
+        ? Promise.all(wanted.map((k) => this.#client.get(k)))
+        : this.#client.mget(...wanted)
+    })
+    const found = new Map<string, string>()
+    const absent: string[] = []
+    wanted.forEach((key, i) => {
+      const v = values[i]
+      if (v === null || v === undefined) absent.push(key)
+      else found.set(key, v)
+    })
+    this.#cache.rememberAbsent(absent, generation)
+    return keys.map((k) => {
+      const v = found.get(k)
+      return v === undefined ? undefined : decodeEntry(v)
+    })
+  }
+
+  async revoke(target: RevocationTarget, entry: RevocationEntry, options?: RevokeOptions): Promise<RevokeResult> {
+    const key = revocationKey(this.options.prefix, target)
+    const value = encodeEntry(entry)
+    const cutoff = target.kind === 'jti' ? '' : String(entry.at)
+    const expireAt = options?.expireAt === undefined ? '' : String(Math.ceil(options.expireAt))
+    const reply = await this.bounded('revoke', async () => {
+      await this.ready()
+      return this.#client.eval(
+        REVOKE_SCRIPT, 1, key, value, cutoff, expireAt, this.#channel, encodeEvent({ op: 'revoke', key }),
+      )
+    })
+    const [applied, stored, notified] = reply as [number, string, number]
+    return { applied: applied === 1, entry: decodeEntry(stored), notified }
+  }
+
+  async lift(target: RevocationTarget): Promise<{ existed: boolean; notified: number }> {
+    const key = revocationKey(this.options.prefix, target)
+    const reply = await this.bounded('lift', async () => {
+      await this.ready()
+      return this.#client.eval(LIFT_SCRIPT, 1, key, this.#channel, encodeEvent({ op: 'lift', key }))
+    })
+    const [deleted, notified] = reply as [number, number]
+    return { existed: deleted > 0, notified }
+  }
+
+  async inspect(target: RevocationTarget): Promise<InspectResult> {
+    const key = revocationKey(this.options.prefix, target)
+    const [value, ttl] = await this.bounded('inspect', async () => {
+      await this.ready()
+      return Promise.all([this.#client.get(key), this.#client.ttl(key)])
+    })
+    return {
+      key,
+      entry: value === null ? undefined : decodeEntry(value),
+      ttlSeconds: value !== null && ttl >= 0 ? ttl : undefined,
+    }
+  }
+
+  private async ready(): Promise<void> {
+    const status = this.#client.status
+    if (status === 'ready') {
+      this.#everReady = true
+      return
+    }
+    if (this.#everReady && this.options.failFast !== false) {
+      throw new RevocationUnavailableError(`Redis connection is down (${status})`)
+    }
+    await waitReady(this.#client, this.options.timeoutMs)
+    this.#everReady = true
+  }
+
+  /** The subscription starts with the first lookup, never in a constructor. */
+  private ensureSubscribed(): void {
+    if (this.#subscribed || this.options.cacheTtlMs <= 0) return
+    this.#subscribed = true
+    this.redis.subscribe(this.#channel, {
+      onMessage: (message) => {
+        const event = decodeEvent(message)
+        if (event === undefined) this.#cache.clear()
+        else this.#cache.invalidate(event.key)
+      },
+      onLive: (live) => this.#cache.setLive(live),
+    })
+  }
+
+  /**
+   * Runs one Redis interaction under the store's time bound. Whatever goes wrong inside (a
+   * refused connection, a timeout, a failover, a script error) is the store being unavailable.
+   */
+  private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RevocationUnavailableError(`${what}: no answer within ${this.options.timeoutMs} ms`)),
+        this.options.timeoutMs,
+      )
+      timer.unref()
+    })
+    const work = fn()
+    try {
+      return await Promise.race([work, deadline])
+    } catch (cause) {
+      work.catch(() => undefined)
+      if (cause instanceof RevocationUnavailableError) throw cause
+      const message = cause instanceof Error ? cause.message : String(cause)
+      throw new RevocationUnavailableError(`${what}: ${message}`, { cause })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
+const STORES = new Map<string, RedisRevocationStore>()
+
+/**
+ * The process-wide store for these settings and options: plugin instances come and go (and
+ * exist once per Kong worker) but share one connection, one subscription and one cache.
+ */
+export function sharedRevocationStore(
+  settings: RedisSettings,
+  options: RedisRevocationStoreOptions,
+  logger: Logger,
+): RedisRevocationStore {
+  const key = JSON.stringify([settings, options.prefix, options.timeoutMs, options.cacheTtlMs])
+  let store = STORES.get(key)
+  if (store === undefined) {
+    const redis = sharedRedis(settings, { commandTimeoutMs: options.timeoutMs, failFast: true }, logger)
+    store = new RedisRevocationStore(redis, options)
+    STORES.set(key, store)
+  }
+  return store
+}
+
+/** Forgets every shared store (tests only; pair with closeSharedRedis). */
+export function forgetSharedRevocationStores(): void {
+  STORES.clear()
+}

@@ -1,0 +1,65 @@
+import type { RevocationEntry, RevocationTarget } from './keys'
+
+/**
+ * The read side, used on the request path. One call is one Redis round trip at most (a single
+ * MGET), or none when every answer is in the local cache.
+ */
+export interface RevocationStore {
+  /**
+   * The entry of each target, in order; `undefined` where nothing is revoked.
+   * @throws RevocationUnavailableError when the answer cannot be had in time (Redis down, slow,
+   *   failing over). Anything else thrown is a bug and is treated as one (500).
+   */
+  lookup(targets: readonly RevocationTarget[]): Promise<(RevocationEntry | undefined)[]>
+}
+
+export interface RevokeOptions {
+  /** Unix seconds when the key may disappear (a jti: the token's exp plus leeway). None: kept. */
+  readonly expireAt?: number | undefined
+}
+
+export interface RevokeResult {
+  /** false when an existing cutoff was already later than the one asked for; it was kept. */
+  readonly applied: boolean
+  /** What is stored now. */
+  readonly entry: RevocationEntry
+  /** Plugin processes that received the change announcement (Redis PUBLISH's count). */
+  readonly notified: number
+}
+
+export interface InspectResult {
+  readonly key: string
+  readonly entry: RevocationEntry | undefined
+  /** Seconds until the key expires; undefined when it does not expire or does not exist. */
+  readonly ttlSeconds: number | undefined
+}
+
+/**
+ * The write side, used by the CLI (and tests). Every change is announced on the events channel
+ * in the same atomic step, so plugin caches drop the affected key.
+ */
+export interface RevocationWriter {
+  /**
+   * Stores a revocation. A cutoff never moves earlier: if a later one is stored it is kept
+   * (lift it first to move it back). A jti entry is always written.
+   */
+  revoke(target: RevocationTarget, entry: RevocationEntry, options?: RevokeOptions): Promise<RevokeResult>
+  /** Removes a revocation; resolves to whether one existed. */
+  lift(target: RevocationTarget): Promise<{ readonly existed: boolean; readonly notified: number }>
+  /** Reads one target without the cache, with its key and TTL, for `status`. */
+  inspect(target: RevocationTarget): Promise<InspectResult>
+}
+
+/**
+ * The store could not answer in time. Matched by `name`, not `instanceof`, like PluginError.
+ */
+export class RevocationUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'RevocationUnavailableError'
+  }
+}
+
+export function isRevocationUnavailable(error: unknown): error is RevocationUnavailableError {
+  return error instanceof Error && error.name === 'RevocationUnavailableError'
+}
