@@ -1,0 +1,192 @@
+import { PluginError } from '../shared/errors'
+import { toKongSchema, type KongField } from '../shared/schema/kong-fields'
+import { parseRedisSettings, redisRecordField, type RedisSettings } from '../shared/schema/redis-fields'
+import { DEFAULT_KEY_PREFIX } from '../shared/revocation/keys'
+
+export type CheckKind = 'jti' | 'subject' | 'consumer'
+export const CHECK_KINDS: readonly CheckKind[] = ['jti', 'subject', 'consumer']
+
+/**
+ * Configuration of jwt-revocation, keys exactly as in kong.yml.
+ *
+ * The plugin runs after authentication (priority 1400, behind consumer-jwt and Kong's jwt
+ * plugin at 1450) and reads the token they verified from `kong.ctx.shared`. It never verifies a
+ * token itself.
+ */
+export interface Config {
+  /** Where revocations live. */
+  readonly redis: RedisSettings
+  /** Prefix of every key and of the events channel; the CLI's --key-prefix must match. */
+  readonly key_prefix: string
+  /** Which revocations are looked up. `consumer` costs one more PDK round trip. */
+  readonly check: readonly CheckKind[]
+  /**
+   * Which subject cutoffs apply: `global` (set without --issuer), `issuer` (set with --issuer,
+   * matched against the token's `iss`), or `both`.
+   */
+  readonly subject_scope: 'global' | 'issuer' | 'both'
+  /** A token without `jti` while `jti` is checked: refused (ERR_CLAIM_MISSING) or let through. */
+  readonly missing_jti: 'refuse' | 'allow'
+  /** A token without `iat` for which a subject or consumer cutoff exists. */
+  readonly missing_iat: 'refuse' | 'allow'
+  /**
+   * No verified token in the request context. false (default): pass, since authentication
+   * (and an anonymous consumer) is the authentication plugin's decision; true: refuse with 401
+   * ERR_SCOPE_CONTEXT_MISSING, for routes where this plugin must never be skipped.
+   */
+  readonly require_token: boolean
+  /** Redis unreachable or slow: `fail_closed` refuses with 503, `fail_open` passes and logs. */
+  readonly on_unavailable: 'fail_closed' | 'fail_open'
+  /** Bound on one lookup, connection wait included. */
+  readonly timeout_ms: number
+  /** How long a "not revoked" answer may be reused locally while pub/sub is live; 0 disables. */
+  readonly cache_ttl_ms: number
+  /** The realm of the WWW-Authenticate challenge. */
+  readonly realm: string
+}
+
+export const fields = {
+  redis: redisRecordField('Where revocations are stored: a single Redis server, a Sentinel group or a Cluster.'),
+  key_prefix: {
+    type: 'string',
+    default: DEFAULT_KEY_PREFIX,
+    required: true,
+    len_min: 1,
+    match: '^[^%s]+$',
+    description:
+      'Prefix of every revocation key and of the pub/sub channel. Must match the CLI `--key-prefix`. Lets several environments share one Redis.',
+  },
+  check: {
+    type: 'set',
+    elements: { type: 'string', one_of: [...CHECK_KINDS] },
+    default: [...CHECK_KINDS],
+    len_min: 1,
+    required: true,
+    description:
+      'Which revocations to look up: `jti` (one token), `subject` (a `sub` cutoff), `consumer` (a Kong consumer cutoff; one more PDK round trip per request).',
+  },
+  subject_scope: {
+    type: 'string',
+    default: 'both',
+    one_of: ['global', 'issuer', 'both'],
+    required: true,
+    description:
+      "Which subject cutoffs apply: `global` (revoked without --issuer), `issuer` (revoked with --issuer, matched to the token's `iss`), or `both`.",
+  },
+  missing_jti: {
+    type: 'string',
+    default: 'refuse',
+    one_of: ['refuse', 'allow'],
+    required: true,
+    description:
+      'A token without `jti` while `jti` is checked: `refuse` (401 ERR_CLAIM_MISSING) or `allow` (it cannot be revoked individually).',
+  },
+  missing_iat: {
+    type: 'string',
+    default: 'refuse',
+    one_of: ['refuse', 'allow'],
+    required: true,
+    description:
+      'A token without `iat` whose subject or consumer has a cutoff: `refuse` (401 ERR_CLAIM_MISSING) or `allow` (the cutoff cannot apply).',
+  },
+  require_token: {
+    type: 'boolean',
+    default: false,
+    required: true,
+    description:
+      'No verified token in the request context (e.g. an anonymous consumer): `false` passes, `true` refuses with 401 ERR_SCOPE_CONTEXT_MISSING.',
+  },
+  on_unavailable: {
+    type: 'string',
+    default: 'fail_closed',
+    one_of: ['fail_closed', 'fail_open'],
+    required: true,
+    description:
+      'Redis unreachable or slower than `timeout_ms`: `fail_closed` refuses with 503 ERR_REVOCATION_UNAVAILABLE, `fail_open` lets the request through and logs.',
+  },
+  timeout_ms: {
+    type: 'integer',
+    default: 250,
+    between: [10, 5000],
+    required: true,
+    description:
+      'Upper bound on one revocation lookup, waiting for the connection included. Past it the `on_unavailable` policy decides.',
+  },
+  cache_ttl_ms: {
+    type: 'integer',
+    default: 1000,
+    between: [0, 60_000],
+    required: true,
+    description:
+      'How long a "not revoked" answer is reused in this process. Only used while the pub/sub invalidation is connected; 0 disables the cache.',
+  },
+  realm: {
+    type: 'string',
+    default: 'kong',
+    required: true,
+    len_min: 1,
+    description: 'The `realm` of the `WWW-Authenticate: Bearer` challenge on a 401.',
+  },
+} as const satisfies Record<keyof Config, KongField>
+
+export const Schema = toKongSchema(fields)
+
+/**
+ * Applies defaults (Kong sends `null` for unset fields), checks what Kong's field DSL cannot,
+ * and freezes the result.
+ * @throws PluginError ERR_CONFIG_INVALID naming the field.
+ */
+export function parseConfig(raw: unknown): Config {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new PluginError('ERR_CONFIG_INVALID', 'config must be an object')
+  }
+  const r = raw as Record<string, unknown>
+  const bad = (field: string, why: string): never => {
+    throw new PluginError('ERR_CONFIG_INVALID', `${field}: ${why}`)
+  }
+  const pick = <T extends string>(field: string, allowed: readonly T[], dflt: T): T => {
+    const v = r[field] ?? dflt
+    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+      return bad(field, `must be one of ${allowed.join(', ')}`)
+    }
+    return v as T
+  }
+  const int = (field: string, dflt: number, min: number, max: number): number => {
+    const v = r[field] ?? dflt
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      return bad(field, `must be an integer between ${min} and ${max}`)
+    }
+    return v
+  }
+  const text = (field: string, dflt: string, pattern: RegExp, why: string): string => {
+    const v = r[field] ?? dflt
+    if (typeof v !== 'string' || !pattern.test(v)) return bad(field, why)
+    return v
+  }
+
+  const checkRaw = r['check'] ?? CHECK_KINDS
+  if (!Array.isArray(checkRaw)) return bad('check', 'must be a list')
+  const check = [...new Set(checkRaw as unknown[])].map((k) =>
+    typeof k === 'string' && (CHECK_KINDS as readonly string[]).includes(k)
+      ? (k as CheckKind)
+      : bad('check', `unknown kind ${JSON.stringify(k)}; allowed: ${CHECK_KINDS.join(', ')}`),
+  )
+  if (check.length === 0) bad('check', 'must name at least one kind, or the plugin checks nothing')
+
+  const requireToken = r['require_token'] ?? false
+  if (typeof requireToken !== 'boolean') bad('require_token', 'must be a boolean')
+
+  return Object.freeze({
+    redis: parseRedisSettings(r['redis'], 'redis'),
+    key_prefix: text('key_prefix', DEFAULT_KEY_PREFIX, /^\S+$/, 'must be a non-empty string without spaces'),
+    check: Object.freeze(check),
+    subject_scope: pick('subject_scope', ['global', 'issuer', 'both'] as const, 'both'),
+    missing_jti: pick('missing_jti', ['refuse', 'allow'] as const, 'refuse'),
+    missing_iat: pick('missing_iat', ['refuse', 'allow'] as const, 'refuse'),
+    require_token: requireToken as boolean,
+    on_unavailable: pick('on_unavailable', ['fail_closed', 'fail_open'] as const, 'fail_closed'),
+    timeout_ms: int('timeout_ms', 250, 10, 5000),
+    cache_ttl_ms: int('cache_ttl_ms', 1000, 0, 60_000),
+    realm: text('realm', 'kong', /^.+$/, 'must be a non-empty string'),
+  })
+}
