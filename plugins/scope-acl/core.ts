@@ -69,7 +69,9 @@ export function compilePolicy(config: Config): Policy {
         : { kind: 'deny' }
   return {
     top: compileRules(config.rules, unlisted),
-    routes: new Map(config.routes.map((entry) => [entry.route, compileRules(entry.rules, unlisted)])),
+    routes: new Map(
+      config.routes.map((entry) => [entry.route, compileRules(entry.rules, unlisted)]),
+    ),
     scopeClaims: config.scope_claims,
     wildcardSuffix: config.wildcard_suffix,
     publishGroups: config.publish_groups,
@@ -118,14 +120,20 @@ export function authorize(
     return {
       allowed: false,
       logOnly,
-      error: new PluginError('ERR_SCOPE_CONTEXT_MISSING', `no verified token in kong.ctx.shared for ${on}`),
+      error: new PluginError(
+        'ERR_SCOPE_CONTEXT_MISSING',
+        `no verified token in kong.ctx.shared for ${on}`,
+      ),
     }
   }
   if (requirement.kind === 'deny') {
     return {
       allowed: false,
       logOnly: false,
-      error: new PluginError('ERR_SCOPE_INSUFFICIENT', `no rule allows ${on} and unlisted methods are denied`),
+      error: new PluginError(
+        'ERR_SCOPE_INSUFFICIENT',
+        `no rule allows ${on} and unlisted methods are denied`,
+      ),
     }
   }
   const granted = readScopes(claims, policy.scopeClaims)

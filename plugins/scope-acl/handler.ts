@@ -4,7 +4,14 @@ import { adaptKong } from '../shared/pdk/adapt'
 import { runPhase, tryParse, type ParsedConfig } from '../shared/pdk/boundary'
 import type { Pdk } from '../shared/pdk/port'
 import { readVerifiedToken } from '../shared/pdk/shared-context'
-import { authorize, compilePolicy, groupsOf, policyForRoute, requirementFor, type Policy } from './core'
+import {
+  authorize,
+  compilePolicy,
+  groupsOf,
+  policyForRoute,
+  requirementFor,
+  type Policy,
+} from './core'
 import { parseConfig } from './schema'
 
 export const NAME = 'scope-acl'
@@ -18,7 +25,10 @@ export const AUTHENTICATED_GROUPS_KEY = 'authenticated_groups'
  * the token only when a rule needs it (or groups are published), the groups only when asked.
  */
 export async function checkAccess(pdk: Pdk, policy: Policy, logger: Logger): Promise<void> {
-  const methods = policyForRoute(policy, policy.routes.size > 0 ? await pdk.router.getRoute() : undefined)
+  const methods = policyForRoute(
+    policy,
+    policy.routes.size > 0 ? await pdk.router.getRoute() : undefined,
+  )
   const method = methods.dependsOnMethod ? await pdk.request.getMethod() : undefined
   const requirement = requirementFor(methods, method)
   if (requirement.kind === 'allow' && !policy.publishGroups) return
@@ -58,8 +68,11 @@ export class ScopeAclPlugin {
 
   async access(kong: unknown): Promise<void> {
     const realm = this.#config.ok ? this.#config.value.realm : 'kong'
-    await runPhase(this.#adapt(kong), this.#config, { plugin: NAME, realm, logger: this.#logger }, (pdk, policy) =>
-      checkAccess(pdk, policy, this.#logger),
+    await runPhase(
+      this.#adapt(kong),
+      this.#config,
+      { plugin: NAME, realm, logger: this.#logger },
+      (pdk, policy) => checkAccess(pdk, policy, this.#logger),
     )
   }
 }

@@ -4,7 +4,17 @@ import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
 import { isWildcard, MATCH_MODES, type MatchMode } from '../shared/scopes/match'
 
 /** Methods a rule may name. Kong's router accepts others, but a typo here must fail loudly. */
-export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'] as const
+export const HTTP_METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'TRACE',
+  'CONNECT',
+] as const
 export type HttpMethod = (typeof HTTP_METHODS)[number]
 
 /** One rule: requests with one of `methods` need `scopes` (all or any of them). */
@@ -52,8 +62,7 @@ const matchField = {
   required: true,
   default: 'all',
   one_of: MATCH_MODES,
-  description:
-    'all: the token must carry every scope listed; any: one of them is enough.',
+  description: 'all: the token must carry every scope listed; any: one of them is enough.',
 } satisfies KongField
 
 const logOnlyField = {
@@ -227,7 +236,8 @@ function requiredScopes(raw: Raw, path: string, wildcard: boolean): readonly str
   if (scopes.length === 0) throw invalid(`${path}scopes`, 'must list at least one scope')
   scopes.forEach((scope, i) => {
     const at = `${path}scopes[${i}]`
-    if (!SCOPE_TOKEN.test(scope)) throw invalid(at, `"${scope}" is not a scope token (RFC 6749 §3.3)`)
+    if (!SCOPE_TOKEN.test(scope))
+      throw invalid(at, `"${scope}" is not a scope token (RFC 6749 §3.3)`)
     const star = scope.indexOf('*')
     if (star === -1) return
     if (!wildcard) {
@@ -235,13 +245,20 @@ function requiredScopes(raw: Raw, path: string, wildcard: boolean): readonly str
       // match a token carrying the literal string, which is never what was meant.
       throw invalid(at, `"${scope}" contains * but wildcard_suffix is false`)
     }
-    if (star !== scope.length - 1) throw invalid(at, `"${scope}": * is only allowed as the last character`)
-    if (!isWildcard(scope)) throw invalid(at, 'a bare * would accept any scope; name a prefix such as orders:*')
+    if (star !== scope.length - 1)
+      throw invalid(at, `"${scope}": * is only allowed as the last character`)
+    if (!isWildcard(scope))
+      throw invalid(at, 'a bare * would accept any scope; name a prefix such as orders:*')
   })
   return scopes
 }
 
-function parseRules(raw: Raw, field: string, path: string, wildcard: boolean): readonly RuleConfig[] {
+function parseRules(
+  raw: Raw,
+  field: string,
+  path: string,
+  wildcard: boolean,
+): readonly RuleConfig[] {
   const v = raw[field]
   if (absent(v)) return Object.freeze([])
   if (!Array.isArray(v)) throw invalid(path + field, 'must be an array of rules')
@@ -253,7 +270,8 @@ function parseRules(raw: Raw, field: string, path: string, wildcard: boolean): r
       const methods = (strings(rule, 'methods', at) ?? []).map((m) => m.toUpperCase())
       if (methods.length === 0) throw invalid(`${at}methods`, 'must list at least one method')
       for (const m of methods) {
-        if (!(HTTP_METHODS as readonly string[]).includes(m)) throw invalid(`${at}methods`, `unknown method ${m}`)
+        if (!(HTTP_METHODS as readonly string[]).includes(m))
+          throw invalid(`${at}methods`, `unknown method ${m}`)
         const earlier = seen.get(m)
         if (earlier !== undefined) {
           throw invalid(`${at}methods`, `${m} is already listed by ${path}${field}[${earlier}]`)
@@ -279,7 +297,11 @@ function parseDefaultRule(raw: Raw, wildcard: boolean): DefaultRuleConfig | null
   // Kong fills a record's defaults (match, log_only) but leaves scopes null when unset.
   const scopes = requiredScopes(v, 'default_rule.', wildcard)
   if (scopes === undefined) return null
-  return Object.freeze({ scopes, match: matchMode(v, 'default_rule.'), log_only: bool(v, 'log_only', 'default_rule.', false) })
+  return Object.freeze({
+    scopes,
+    match: matchMode(v, 'default_rule.'),
+    log_only: bool(v, 'log_only', 'default_rule.', false),
+  })
 }
 
 function parseScopeClaims(raw: Raw): readonly string[] {
@@ -306,7 +328,10 @@ export function parseConfig(raw: unknown): Config {
   const default_rule = parseDefaultRule(raw, wildcard_suffix)
   const allow_unlisted_methods = bool(raw, 'allow_unlisted_methods', '', false)
   if (default_rule !== null && allow_unlisted_methods) {
-    throw invalid('allow_unlisted_methods', 'cannot be true when default_rule is set: choose one for unlisted methods')
+    throw invalid(
+      'allow_unlisted_methods',
+      'cannot be true when default_rule is set: choose one for unlisted methods',
+    )
   }
 
   const routesRaw = raw.routes
@@ -319,7 +344,8 @@ export function parseConfig(raw: unknown): Config {
       const route = text(entry, 'route', at, '')
       if (route === '') throw invalid(`${at}route`, 'is required (route name or id)')
       const earlier = seenRoutes.get(route)
-      if (earlier !== undefined) throw invalid(`${at}route`, `${route} already has an entry at routes[${earlier}]`)
+      if (earlier !== undefined)
+        throw invalid(`${at}route`, `${route} already has an entry at routes[${earlier}]`)
       seenRoutes.set(route, i)
       return Object.freeze({ route, rules: parseRules(entry, 'rules', at, wildcard_suffix) })
     }),
@@ -327,11 +353,22 @@ export function parseConfig(raw: unknown): Config {
   if (routes.length > 0 && typeof raw.route_id === 'string') {
     // Kong adds route_id to the config of a plugin bound to one route: entries for other routes
     // could never match, and the one for this route belongs in the top-level rules.
-    throw invalid('routes', 'per-route entries need a plugin configured globally or on a service, not on a route')
+    throw invalid(
+      'routes',
+      'per-route entries need a plugin configured globally or on a service, not on a route',
+    )
   }
 
-  if (rules.length === 0 && routes.length === 0 && default_rule === null && !allow_unlisted_methods) {
-    throw invalid('rules', 'no rule, no default_rule and unlisted methods denied: every request would be refused')
+  if (
+    rules.length === 0 &&
+    routes.length === 0 &&
+    default_rule === null &&
+    !allow_unlisted_methods
+  ) {
+    throw invalid(
+      'rules',
+      'no rule, no default_rule and unlisted methods denied: every request would be refused',
+    )
   }
 
   return Object.freeze({

@@ -32,7 +32,11 @@ export function isWildcard(required: string): boolean {
  * scope that starts with `orders:` and has at least one more character, and a granted scope
  * equal to `orders:*` itself.
  */
-export function grants(granted: ReadonlySet<string>, required: string, wildcardSuffix: boolean): boolean {
+export function grants(
+  granted: ReadonlySet<string>,
+  required: string,
+  wildcardSuffix: boolean,
+): boolean {
   if (granted.has(required)) return true
   if (!wildcardSuffix || !isWildcard(required)) return false
   const prefix = required.slice(0, -1)

@@ -36,7 +36,12 @@ describe('scope-acl: (schema)', () => {
   it('accepts a valid config and returns it frozen', () => {
     const config = parseConfig(valid)
     expect(config.rules).toHaveLength(3)
-    expect(config.rules[2]).toEqual({ methods: ['DELETE'], scopes: ['orders:admin', 'ops'], match: 'any', log_only: true })
+    expect(config.rules[2]).toEqual({
+      methods: ['DELETE'],
+      scopes: ['orders:admin', 'ops'],
+      match: 'any',
+      log_only: true,
+    })
     expect(config.default_rule).toBeNull()
     expect(config.scope_claims).toEqual(['scope', 'scp'])
     expect(Object.isFrozen(config)).toBe(true)
@@ -58,8 +63,14 @@ describe('scope-acl: (schema)', () => {
   })
 
   it('reads a default_rule Kong filled with defaults but no scopes as no default rule', () => {
-    expect(parseConfig({ ...valid, default_rule: { scopes: null, match: 'all', log_only: false } }).default_rule).toBeNull()
-    expect(parseConfig({ ...valid, default_rule: { scopes: ['x'], match: 'any', log_only: false } }).default_rule).toEqual({
+    expect(
+      parseConfig({ ...valid, default_rule: { scopes: null, match: 'all', log_only: false } })
+        .default_rule,
+    ).toBeNull()
+    expect(
+      parseConfig({ ...valid, default_rule: { scopes: ['x'], match: 'any', log_only: false } })
+        .default_rule,
+    ).toEqual({
       scopes: ['x'],
       match: 'any',
       log_only: false,
@@ -86,19 +97,30 @@ describe('scope-acl: (schema)', () => {
   })
 
   it('refuses a * in a required scope when wildcard_suffix is false', () => {
-    const r = refusal({ ...valid, rules: [{ methods: ['GET'], scopes: ['orders:read', 'orders:*'] }] })
+    const r = refusal({
+      ...valid,
+      rules: [{ methods: ['GET'], scopes: ['orders:read', 'orders:*'] }],
+    })
     expect(r.code).toBe('ERR_CONFIG_INVALID')
     expect(r.message).toContain('rules[0].scopes[1]')
     expect(r.message).toContain('wildcard_suffix is false')
   })
 
   it('accepts a trailing * when wildcard_suffix is true', () => {
-    const config = parseConfig({ ...valid, wildcard_suffix: true, rules: [{ methods: ['GET'], scopes: ['orders:*'] }] })
+    const config = parseConfig({
+      ...valid,
+      wildcard_suffix: true,
+      rules: [{ methods: ['GET'], scopes: ['orders:*'] }],
+    })
     expect(config.rules[0]?.scopes).toEqual(['orders:*'])
   })
 
   it('refuses a * that is not the last character', () => {
-    const r = refusal({ ...valid, wildcard_suffix: true, rules: [{ methods: ['GET'], scopes: ['orders:*:read'] }] })
+    const r = refusal({
+      ...valid,
+      wildcard_suffix: true,
+      rules: [{ methods: ['GET'], scopes: ['orders:*:read'] }],
+    })
     expect(r.code).toBe('ERR_CONFIG_INVALID')
     expect(r.message).toContain('rules[0].scopes[0]')
   })
@@ -122,7 +144,9 @@ describe('scope-acl: (schema)', () => {
   })
 
   it('refuses a rule without methods or with an unknown method', () => {
-    expect(refusal({ ...valid, rules: [{ methods: [], scopes: ['a'] }] }).message).toContain('rules[0].methods')
+    expect(refusal({ ...valid, rules: [{ methods: [], scopes: ['a'] }] }).message).toContain(
+      'rules[0].methods',
+    )
     const r = refusal({ ...valid, rules: [{ methods: ['GTE'], scopes: ['a'] }] })
     expect(r.code).toBe('ERR_CONFIG_INVALID')
     expect(r.message).toContain('unknown method GTE')
@@ -142,7 +166,10 @@ describe('scope-acl: (schema)', () => {
   })
 
   it('checks the rules of a routes entry like top-level rules', () => {
-    const r = refusal({ ...valid, routes: [{ route: 'orders', rules: [{ methods: ['GET'], scopes: [] }] }] })
+    const r = refusal({
+      ...valid,
+      routes: [{ route: 'orders', rules: [{ methods: ['GET'], scopes: [] }] }],
+    })
     expect(r.code).toBe('ERR_CONFIG_INVALID')
     expect(r.message).toContain('routes[0].rules[0].scopes')
   })
@@ -175,8 +202,16 @@ describe('scope-acl: (schema)', () => {
     const check = (name: string, field: KongField): void => {
       expect(field.description.length, name).toBeGreaterThanOrEqual(10)
       expect(field.description.length, name).toBeLessThanOrEqual(500)
-      const nested = field.type === 'record' ? field.fields : field.type === 'array' || field.type === 'set' ? (field.elements.type === 'record' ? field.elements.fields : []) : []
-      for (const entry of nested) for (const [sub, f] of Object.entries(entry)) check(`${name}.${sub}`, f)
+      const nested =
+        field.type === 'record'
+          ? field.fields
+          : field.type === 'array' || field.type === 'set'
+            ? field.elements.type === 'record'
+              ? field.elements.fields
+              : []
+            : []
+      for (const entry of nested)
+        for (const [sub, f] of Object.entries(entry)) check(`${name}.${sub}`, f)
     }
     for (const [name, field] of Object.entries(fields)) check(name, field)
   })

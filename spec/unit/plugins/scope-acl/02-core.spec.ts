@@ -20,7 +20,11 @@ const ORDERS = {
 
 const policyOf = (raw: Record<string, unknown>): Policy => compilePolicy(parseConfig(raw))
 
-function decide(raw: Record<string, unknown>, method: string, claims: Record<string, unknown> | undefined) {
+function decide(
+  raw: Record<string, unknown>,
+  method: string,
+  claims: Record<string, unknown> | undefined,
+) {
   const policy = policyOf(raw)
   return authorize(requirementFor(policy.top, method), claims, policy, method)
 }
@@ -60,26 +64,40 @@ describe('scope-acl: (core)', () => {
     if (verdict.allowed) return
     expect(verdict.error.code).toBe('ERR_SCOPE_INSUFFICIENT')
     expect(verdict.error.challenge).toBeUndefined()
-    expect(decide(ORDERS, 'OPTIONS', undefined)).toMatchObject({ allowed: false, error: { code: 'ERR_SCOPE_CONTEXT_MISSING' } })
+    expect(decide(ORDERS, 'OPTIONS', undefined)).toMatchObject({
+      allowed: false,
+      error: { code: 'ERR_SCOPE_CONTEXT_MISSING' },
+    })
   })
 
   it('applies default_rule to unlisted methods', () => {
     const raw = { ...ORDERS, default_rule: { scopes: ['orders:other'] } }
     expect(decide(raw, 'OPTIONS', { scope: 'orders:other' }).allowed).toBe(true)
-    expect(decide(raw, 'OPTIONS', { scope: 'orders:read' })).toMatchObject({ allowed: false, error: { challenge: { scope: 'orders:other' } } })
+    expect(decide(raw, 'OPTIONS', { scope: 'orders:read' })).toMatchObject({
+      allowed: false,
+      error: { challenge: { scope: 'orders:other' } },
+    })
   })
 
   it('lets unlisted methods through without a token when allow_unlisted_methods is set', () => {
-    expect(decide({ ...ORDERS, allow_unlisted_methods: true }, 'OPTIONS', undefined)).toEqual({ allowed: true })
+    expect(decide({ ...ORDERS, allow_unlisted_methods: true }, 'OPTIONS', undefined)).toEqual({
+      allowed: true,
+    })
   })
 
   it('with match all needs every scope; with match any one of them', () => {
     const all = { rules: [{ methods: ['GET'], scopes: ['a', 'b'], match: 'all' }] }
     const any = { rules: [{ methods: ['GET'], scopes: ['a', 'b'], match: 'any' }] }
-    expect(decide(all, 'GET', { scope: 'a' })).toMatchObject({ allowed: false, error: { challenge: { scope: 'a b' } } })
+    expect(decide(all, 'GET', { scope: 'a' })).toMatchObject({
+      allowed: false,
+      error: { challenge: { scope: 'a b' } },
+    })
     expect(decide(all, 'GET', { scope: 'b a' }).allowed).toBe(true)
     expect(decide(any, 'GET', { scope: 'b' }).allowed).toBe(true)
-    expect(decide(any, 'GET', { scope: 'c' })).toMatchObject({ allowed: false, error: { challenge: { scope: 'a b' } } })
+    expect(decide(any, 'GET', { scope: 'c' })).toMatchObject({
+      allowed: false,
+      error: { challenge: { scope: 'a b' } },
+    })
   })
 
   it('matches exact scope tokens only: admin never matches superadmin', () => {
@@ -94,7 +112,11 @@ describe('scope-acl: (core)', () => {
     expect(decide(raw, 'GET', { scope: 'orders:read' }).allowed).toBe(true)
     expect(decide(raw, 'GET', { scope: 'invoices:read' }).allowed).toBe(false)
     // Without the flag a configured * is refused at parse time (01-schema); granted scopes are never patterns.
-    expect(decide({ rules: [{ methods: ['GET'], scopes: ['orders:read'] }] }, 'GET', { scope: 'orders:*' }).allowed).toBe(false)
+    expect(
+      decide({ rules: [{ methods: ['GET'], scopes: ['orders:read'] }] }, 'GET', {
+        scope: 'orders:*',
+      }).allowed,
+    ).toBe(false)
   })
 
   it('reads scp as an array or a string, and scope and scp together', () => {
@@ -105,15 +127,26 @@ describe('scope-acl: (core)', () => {
   })
 
   it('reads a nested claim path and only the configured claims', () => {
-    const raw = { scope_claims: ['realm_access.roles'], rules: [{ methods: ['GET'], scopes: ['admin'] }] }
+    const raw = {
+      scope_claims: ['realm_access.roles'],
+      rules: [{ methods: ['GET'], scopes: ['admin'] }],
+    }
     expect(decide(raw, 'GET', { realm_access: { roles: ['user', 'admin'] } }).allowed).toBe(true)
     expect(decide(raw, 'GET', { scope: 'admin' }).allowed).toBe(false)
   })
 
   it('marks a refusal by a log-only rule as log-only, and a missing token under it too', () => {
     const raw = { rules: [{ methods: ['GET'], scopes: ['a'], log_only: true }] }
-    expect(decide(raw, 'GET', { scope: 'b' })).toMatchObject({ allowed: false, logOnly: true, error: { code: 'ERR_SCOPE_INSUFFICIENT' } })
-    expect(decide(raw, 'GET', undefined)).toMatchObject({ allowed: false, logOnly: true, error: { code: 'ERR_SCOPE_CONTEXT_MISSING' } })
+    expect(decide(raw, 'GET', { scope: 'b' })).toMatchObject({
+      allowed: false,
+      logOnly: true,
+      error: { code: 'ERR_SCOPE_INSUFFICIENT' },
+    })
+    expect(decide(raw, 'GET', undefined)).toMatchObject({
+      allowed: false,
+      logOnly: true,
+      error: { code: 'ERR_SCOPE_CONTEXT_MISSING' },
+    })
     expect(decide(raw, 'GET', { scope: 'a' })).toEqual({ allowed: true })
   })
 
@@ -127,8 +160,16 @@ describe('scope-acl: (core)', () => {
     expect(policyOf({ default_rule: { scopes: ['a'] } }).top.dependsOnMethod).toBe(false)
     expect(policyOf({ allow_unlisted_methods: true }).top.dependsOnMethod).toBe(false)
     // Every rule asks what the default asks: the method cannot change the outcome.
-    expect(policyOf({ rules: [{ methods: ['GET'], scopes: ['a'] }], default_rule: { scopes: ['a'] } }).top.dependsOnMethod).toBe(false)
-    expect(policyOf({ rules: [{ methods: ['GET'], scopes: ['a'] }], default_rule: { scopes: ['a'], match: 'any', log_only: true } }).top.dependsOnMethod).toBe(true)
+    expect(
+      policyOf({ rules: [{ methods: ['GET'], scopes: ['a'] }], default_rule: { scopes: ['a'] } })
+        .top.dependsOnMethod,
+    ).toBe(false)
+    expect(
+      policyOf({
+        rules: [{ methods: ['GET'], scopes: ['a'] }],
+        default_rule: { scopes: ['a'], match: 'any', log_only: true },
+      }).top.dependsOnMethod,
+    ).toBe(true)
   })
 
   it('gives an unknown or unread method the unlisted requirement', () => {
@@ -143,7 +184,10 @@ describe('scope-acl: (core)', () => {
       ...ORDERS,
       routes: [
         { route: 'partner-orders', rules: [{ methods: ['GET'], scopes: ['partner:read'] }] },
-        { route: '7d0a3a4e-0000-4000-8000-000000000003', rules: [{ methods: ['GET'], scopes: ['by-id'] }] },
+        {
+          route: '7d0a3a4e-0000-4000-8000-000000000003',
+          rules: [{ methods: ['GET'], scopes: ['by-id'] }],
+        },
       ],
     })
     const scopesFor = (route: { id: string; name?: string | null } | undefined) => {
@@ -155,11 +199,17 @@ describe('scope-acl: (core)', () => {
     expect(scopesFor({ id: 'other', name: 'other' })).toEqual(['orders:read'])
     expect(scopesFor(undefined)).toEqual(['orders:read'])
     // A routes entry replaces the top-level rules for its route: DELETE is unlisted there.
-    expect(requirementFor(policyForRoute(policy, { id: 'x', name: 'partner-orders' }), 'DELETE')).toEqual({ kind: 'deny' })
+    expect(
+      requirementFor(policyForRoute(policy, { id: 'x', name: 'partner-orders' }), 'DELETE'),
+    ).toEqual({ kind: 'deny' })
   })
 
   it('publishes the token scopes as sorted groups from the configured claims', () => {
-    expect(groupsOf({ scope: 'orders:write orders:read', scp: ['a'] }, ['scope', 'scp'])).toEqual(['a', 'orders:read', 'orders:write'])
+    expect(groupsOf({ scope: 'orders:write orders:read', scp: ['a'] }, ['scope', 'scp'])).toEqual([
+      'a',
+      'orders:read',
+      'orders:write',
+    ])
     expect(groupsOf({ scope: 'x' }, ['scp'])).toEqual([])
   })
 })

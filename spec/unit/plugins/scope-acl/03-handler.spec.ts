@@ -26,7 +26,12 @@ function jwt(claims: Record<string, unknown>): string {
   return `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ iat: 1_700_000_000, exp: 4_000_000_000, ...claims })}.c2lnbmF0dXJl`
 }
 
-async function run(config: unknown, req: FakeRequest, token?: string, setup?: (fake: FakeKong) => void) {
+async function run(
+  config: unknown,
+  req: FakeRequest,
+  token?: string,
+  setup?: (fake: FakeKong) => void,
+) {
   const fake = new FakeKong(req)
   if (token !== undefined) fake.shared.set('authenticated_jwt_token', token)
   setup?.(fake)
@@ -76,9 +81,16 @@ describe('scope-acl: (handler)', () => {
   })
 
   it('refuses a method no rule lists with 403 and no scope attribute', async () => {
-    const { fake } = await run(ORDERS, { method: 'OPTIONS' }, jwt({ scope: 'orders:read orders:write orders:admin' }))
+    const { fake } = await run(
+      ORDERS,
+      { method: 'OPTIONS' },
+      jwt({ scope: 'orders:read orders:write orders:admin' }),
+    )
     expect(fake.exitResult?.status).toBe(403)
-    expect(fake.exitResult?.body).toEqual({ message: 'Insufficient scope', code: 'ERR_SCOPE_INSUFFICIENT' })
+    expect(fake.exitResult?.body).toEqual({
+      message: 'Insufficient scope',
+      code: 'ERR_SCOPE_INSUFFICIENT',
+    })
     expect(fake.exitResult?.headers['WWW-Authenticate']).not.toContain('scope=')
   })
 
@@ -89,7 +101,11 @@ describe('scope-acl: (handler)', () => {
     })
 
     it('takes 2 and never reads the method when every method needs the same scopes', async () => {
-      const { fake } = await run({ default_rule: { scopes: ['orders:read'] } }, { method: 'DELETE' }, jwt({ scope: 'orders:read' }))
+      const { fake } = await run(
+        { default_rule: { scopes: ['orders:read'] } },
+        { method: 'DELETE' },
+        jwt({ scope: 'orders:read' }),
+      )
       expect(fake.calls).toEqual(['kong.ctx.shared.get'])
       expect(fake.roundTrips).toBe(2)
     })
@@ -101,19 +117,34 @@ describe('scope-acl: (handler)', () => {
     })
 
     it('makes no call after the exit of a refusal, not even to publish groups', async () => {
-      const { fake } = await run({ ...ORDERS, publish_groups: true }, { method: 'POST' }, jwt({ scope: 'orders:read' }))
-      expect(fake.calls).toEqual(['kong.request.get_method', 'kong.ctx.shared.get', 'kong.response.exit'])
+      const { fake } = await run(
+        { ...ORDERS, publish_groups: true },
+        { method: 'POST' },
+        jwt({ scope: 'orders:read' }),
+      )
+      expect(fake.calls).toEqual([
+        'kong.request.get_method',
+        'kong.ctx.shared.get',
+        'kong.response.exit',
+      ])
       expect(fake.shared.has('authenticated_groups')).toBe(false)
     })
 
     it('adds get_route only when there are per-route entries', async () => {
       const config = {
         ...ORDERS,
-        routes: [{ route: 'partner-orders', rules: [{ methods: ['GET'], scopes: ['partner:read'] }] }],
+        routes: [
+          { route: 'partner-orders', rules: [{ methods: ['GET'], scopes: ['partner:read'] }] },
+        ],
       }
-      const partner = await run(config, { method: 'GET' }, jwt({ scope: 'orders:read' }), (fake) => {
-        fake.route = { id: 'r1', name: 'partner-orders' }
-      })
+      const partner = await run(
+        config,
+        { method: 'GET' },
+        jwt({ scope: 'orders:read' }),
+        (fake) => {
+          fake.route = { id: 'r1', name: 'partner-orders' }
+        },
+      )
       expect(partner.fake.calls).toEqual([
         'kong.router.get_route',
         'kong.request.get_method',
@@ -129,9 +160,17 @@ describe('scope-acl: (handler)', () => {
     })
 
     it('adds one ctx.set when publishing the scopes as authenticated groups', async () => {
-      const { fake } = await run({ ...ORDERS, publish_groups: true }, { method: 'GET' }, jwt({ scope: 'orders:write orders:read' }))
+      const { fake } = await run(
+        { ...ORDERS, publish_groups: true },
+        { method: 'GET' },
+        jwt({ scope: 'orders:write orders:read' }),
+      )
       expect(fake.exitResult).toBeUndefined()
-      expect(fake.calls).toEqual(['kong.request.get_method', 'kong.ctx.shared.get', 'kong.ctx.shared.set'])
+      expect(fake.calls).toEqual([
+        'kong.request.get_method',
+        'kong.ctx.shared.get',
+        'kong.ctx.shared.set',
+      ])
       expect(fake.shared.get('authenticated_groups')).toEqual(['orders:read', 'orders:write'])
     })
   })
@@ -146,12 +185,18 @@ describe('scope-acl: (handler)', () => {
   })
 
   it('lets a request a log-only rule would refuse through and logs the refusal', async () => {
-    const config = { ...ORDERS, rules: [{ methods: ['GET'], scopes: ['orders:read'], log_only: true }], allow_unlisted_methods: true }
+    const config = {
+      ...ORDERS,
+      rules: [{ methods: ['GET'], scopes: ['orders:read'], log_only: true }],
+      allow_unlisted_methods: true,
+    }
     const refusedScope = await run(config, { method: 'GET' }, jwt({ scope: 'profile' }))
     expect(refusedScope.fake.exitResult).toBeUndefined()
     expect(refusedScope.logger.lines).toContainEqual({
       level: 'warn',
-      message: expect.stringContaining('log-only: would refuse with ERR_SCOPE_INSUFFICIENT') as unknown as string,
+      message: expect.stringContaining(
+        'log-only: would refuse with ERR_SCOPE_INSUFFICIENT',
+      ) as unknown as string,
     })
     const noToken = await run(config, { method: 'GET' })
     expect(noToken.fake.exitResult).toBeUndefined()
@@ -159,16 +204,23 @@ describe('scope-acl: (handler)', () => {
   })
 
   it('answers 500 ERR_INTERNAL when something other than a JWT sits in authenticated_jwt_token', async () => {
-    const { fake } = await run(ORDERS, { method: 'GET' }, undefined, (f) => f.shared.set('authenticated_jwt_token', 'not-a-jwt'))
+    const { fake } = await run(ORDERS, { method: 'GET' }, undefined, (f) =>
+      f.shared.set('authenticated_jwt_token', 'not-a-jwt'),
+    )
     expect(fake.exitResult?.status).toBe(500)
     expect(fake.exitResult?.body).toEqual({ message: 'Internal error', code: 'ERR_INTERNAL' })
   })
 
   it('an unexpected exception in the core produces 500 ERR_INTERNAL and never lets the request through', async () => {
     for (const failing of ['kong.request.get_method', 'kong.ctx.shared.get']) {
-      const { fake, logger } = await run(ORDERS, { method: 'GET' }, jwt({ scope: 'orders:read' }), (f) => {
-        f.failOn = failing
-      })
+      const { fake, logger } = await run(
+        ORDERS,
+        { method: 'GET' },
+        jwt({ scope: 'orders:read' }),
+        (f) => {
+          f.failOn = failing
+        },
+      )
       expect(fake.exitResult, failing).toEqual({
         status: 500,
         body: { message: 'Internal error', code: 'ERR_INTERNAL' },
@@ -181,7 +233,15 @@ describe('scope-acl: (handler)', () => {
     const plugin = new ScopeAclPlugin(ORDERS, { adapt: () => hostile, logger: new MemoryLogger() })
     hostile.ctx.get = () => Promise.resolve(jwt({ scope: 'orders:read' }))
     const original = hostile.request.getMethod
-    hostile.request.getMethod = () => original().then(() => ({ toUpperCase: () => { throw new Error('boom') } }) as unknown as string)
+    hostile.request.getMethod = () =>
+      original().then(
+        () =>
+          ({
+            toUpperCase: () => {
+              throw new Error('boom')
+            },
+          }) as unknown as string,
+      )
     await plugin.access(hostile)
     expect(hostile.exitResult?.status).toBe(500)
     expect(hostile.exitResult?.body.code).toBe('ERR_INTERNAL')
@@ -189,7 +249,11 @@ describe('scope-acl: (handler)', () => {
 
   it('never throws from the constructor and answers a bad config with 500 ERR_CONFIG_INVALID', async () => {
     expect(() => new ScopeAclPlugin({ rules: 'nope' })).not.toThrow()
-    const { fake, logger } = await run({ ...ORDERS, rules: [{ methods: ['GET'], scopes: ['orders:*'] }] }, { method: 'GET' }, jwt({ scope: 'orders:read' }))
+    const { fake, logger } = await run(
+      { ...ORDERS, rules: [{ methods: ['GET'], scopes: ['orders:*'] }] },
+      { method: 'GET' },
+      jwt({ scope: 'orders:read' }),
+    )
     expect(fake.exitResult).toEqual({
       status: 500,
       body: { message: 'Internal error', code: 'ERR_CONFIG_INVALID' },
@@ -202,7 +266,13 @@ describe('scope-acl: (handler)', () => {
 
 describe('scope-acl: (manifest)', () => {
   it('exports exactly Name, Version, Priority, Schema and Plugin', () => {
-    expect(Object.keys(manifest).sort()).toEqual(['Name', 'Plugin', 'Priority', 'Schema', 'Version'])
+    expect(Object.keys(manifest).sort()).toEqual([
+      'Name',
+      'Plugin',
+      'Priority',
+      'Schema',
+      'Version',
+    ])
     expect(manifest.Name).toBe('scope-acl')
     expect(manifest.Priority).toBe(960)
     expect(manifest.Version).toMatch(/^\d+\.\d+\.\d+$/)

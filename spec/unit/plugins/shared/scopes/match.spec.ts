@@ -35,18 +35,24 @@ describe('scopes: (match)', () => {
   })
 
   it('with match all, needs every required scope and reports the missing ones', () => {
-    expect(matchScopes(set('a', 'b'), ['a', 'b'], { match: 'all', wildcardSuffix: false })).toEqual({
-      satisfied: true,
-      missing: [],
-    })
-    expect(matchScopes(set('a'), ['a', 'b', 'c'], { match: 'all', wildcardSuffix: false })).toEqual({
-      satisfied: false,
-      missing: ['b', 'c'],
-    })
+    expect(matchScopes(set('a', 'b'), ['a', 'b'], { match: 'all', wildcardSuffix: false })).toEqual(
+      {
+        satisfied: true,
+        missing: [],
+      },
+    )
+    expect(matchScopes(set('a'), ['a', 'b', 'c'], { match: 'all', wildcardSuffix: false })).toEqual(
+      {
+        satisfied: false,
+        missing: ['b', 'c'],
+      },
+    )
   })
 
   it('with match any, needs one required scope', () => {
-    expect(matchScopes(set('b'), ['a', 'b'], { match: 'any', wildcardSuffix: false }).satisfied).toBe(true)
+    expect(
+      matchScopes(set('b'), ['a', 'b'], { match: 'any', wildcardSuffix: false }).satisfied,
+    ).toBe(true)
     expect(matchScopes(set('c'), ['a', 'b'], { match: 'any', wildcardSuffix: false })).toEqual({
       satisfied: false,
       missing: ['a', 'b'],

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { claimAt, DEFAULT_SCOPE_CLAIMS, readScopes } from '../../../../../plugins/shared/scopes/parse'
+import {
+  claimAt,
+  DEFAULT_SCOPE_CLAIMS,
+  readScopes,
+} from '../../../../../plugins/shared/scopes/parse'
 
 describe('scopes: (parse)', () => {
   it('reads scope and scp by default', () => {
@@ -8,7 +12,9 @@ describe('scopes: (parse)', () => {
   })
 
   it('splits a space-delimited scope string and ignores extra whitespace', () => {
-    expect(readScopes({ scope: '  orders:read \t orders:write\n' })).toEqual(new Set(['orders:read', 'orders:write']))
+    expect(readScopes({ scope: '  orders:read \t orders:write\n' })).toEqual(
+      new Set(['orders:read', 'orders:write']),
+    )
     expect(readScopes({ scope: '' })).toEqual(new Set())
   })
 
@@ -18,8 +24,12 @@ describe('scopes: (parse)', () => {
   })
 
   it('ignores values that are not strings and array entries with whitespace', () => {
-    expect(readScopes({ scope: 42, scp: ['ok', 7, null, '', 'has space', { a: 1 }] })).toEqual(new Set(['ok']))
-    expect(readScopes({ scope: ['not', 'a', 'string'] }, ['scope'])).toEqual(new Set(['not', 'a', 'string']))
+    expect(readScopes({ scope: 42, scp: ['ok', 7, null, '', 'has space', { a: 1 }] })).toEqual(
+      new Set(['ok']),
+    )
+    expect(readScopes({ scope: ['not', 'a', 'string'] }, ['scope'])).toEqual(
+      new Set(['not', 'a', 'string']),
+    )
   })
 
   it('reads nested claims through a dotted path', () => {
