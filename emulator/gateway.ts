@@ -1,0 +1,553 @@
+/**
+ * The proxy path of the emulated Kong: configuration state (router, plugins iterator) and the
+ * request life cycle.
+ *
+ * Phases run in Kong's order (kong/init.lua, FINDINGS F13):
+ *   rewrite  — global plugin configurations only;
+ *   router   — no match → 404 "no Route matched with those values";
+ *   access   — the collecting iterator: for each plugin by priority, the most specific config for
+ *              (route, service, consumer authenticated so far) is picked (plugins_iterator.lua
+ *              lookup_cfg order) and collected for response/log, even after an exit;
+ *   proxy    — X-Forwarded-*, Via, X-Kong-Request-Id, Host per preserve_host;
+ *   response — only when proxied, for collected plugins that have it;
+ *   log      — after the response was sent, for every collected plugin (globals on 404/rewrite exit).
+ */
+import crypto from 'node:crypto'
+import http from 'node:http'
+import { BUILTIN_PLUGINS, type BuiltinPlugin } from './builtin-plugins'
+import {
+  DEFAULT_WS_ID,
+  parseDeclarativeConfig,
+  resolveVaultReference,
+  ConfigError,
+  type DeclarativeConfig,
+  type PluginEntity,
+  type ServiceEntity,
+} from './declarative-config'
+import { LuaError } from './lua-values'
+import { REASONS, kongErrorBody, type PdkEnvironment } from './pdk'
+import { handleEvent, InstanceManager, type PluginConfigInstance } from './plugin-runtime'
+import type { PluginServer } from './plugin-server'
+import { HeaderList, RequestContext, type LogEntry, type Phase } from './request-context'
+import { buildRouter, upstreamPath, type Router } from './router'
+import { configFields, processConfig, SchemaError } from './schema'
+
+export const KONG_VERSION = '3.9.3'
+export const SERVER_HEADER = `kong/${KONG_VERSION}`
+
+export interface LoadedPlugin {
+  readonly name: string
+  readonly priority: number
+  readonly phases: ReadonlySet<string>
+  readonly server?: PluginServer
+  readonly builtin?: BuiltinPlugin
+}
+
+export interface ConfigState {
+  readonly config: DeclarativeConfig
+  readonly router: Router
+  /** Plugins that have at least one enabled configuration, by priority (highest first). */
+  readonly ordered: readonly LoadedPlugin[]
+  readonly combos: ReadonlyMap<string, ReadonlyMap<string, PluginConfigInstance>>
+  readonly globals: ReadonlyMap<string, PluginConfigInstance>
+}
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers',
+  'transfer-encoding', 'upgrade',
+])
+
+function compoundKey(route?: string, service?: string, consumer?: string): string {
+  return `${route ?? ''}:${service ?? ''}:${consumer ?? ''}`
+}
+
+/** kong/runloop/plugins_iterator.lua lookup_cfg: most specific configuration first. */
+export function lookupConfig(
+  combos: ReadonlyMap<string, PluginConfigInstance> | undefined,
+  routeId: string | undefined,
+  serviceId: string | undefined,
+  consumerId: string | undefined,
+): PluginConfigInstance | undefined {
+  if (!combos) return undefined
+  const tries: Array<[string | undefined, string | undefined, string | undefined, boolean]> = [
+    [routeId, serviceId, consumerId, !!(routeId && serviceId && consumerId)],
+    [routeId, undefined, consumerId, !!(routeId && consumerId)],
+    [undefined, serviceId, consumerId, !!(serviceId && consumerId)],
+    [routeId, serviceId, undefined, !!(routeId && serviceId)],
+    [undefined, undefined, consumerId, !!consumerId],
+    [routeId, undefined, undefined, !!routeId],
+    [undefined, serviceId, undefined, !!serviceId],
+  ]
+  for (const [r, s, c, ok] of tries) {
+    if (!ok) continue
+    const hit = combos.get(compoundKey(r, s, c))
+    if (hit) return hit
+  }
+  return combos.get(compoundKey())
+}
+
+export interface GatewayOptions {
+  readonly plugins: ReadonlyMap<string, LoadedPlugin>
+  readonly nodeId: string
+  readonly onLog: (entry: LogEntry) => void
+  readonly env?: NodeJS.ProcessEnv
+  /** Upstream read timeout override (Kong: service.read_timeout). */
+  readonly upstreamAgent?: http.Agent
+}
+
+export class Gateway {
+  private state: ConfigState | undefined
+  private seq = 0
+  readonly instances: InstanceManager
+  private readonly pending = new Set<Promise<void>>()
+  private readonly rr = new Map<string, number>()
+  private proxyPort = 0
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.instances = new InstanceManager(opts.onLog)
+  }
+
+  setProxyPort(port: number): void {
+    this.proxyPort = port
+  }
+
+  get current(): ConfigState | undefined {
+    return this.state
+  }
+
+  /** Validates and activates a declarative configuration (Kong's POST /config). */
+  load(text: string): ConfigState {
+    const config = parseDeclarativeConfig(text)
+    const state = this.buildState(config)
+    this.state = state
+    return state
+  }
+
+  /** Resolves once every log phase started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
+  }
+
+  private buildState(config: DeclarativeConfig): ConfigState {
+    const combos = new Map<string, Map<string, PluginConfigInstance>>()
+    const globals = new Map<string, PluginConfigInstance>()
+    const errors: string[] = []
+    for (const p of config.plugins) {
+      const plugin = this.opts.plugins.get(p.name)
+      if (!plugin) {
+        errors.push(`plugin '${p.name}' is not installed in the emulator (no plugin server dumped it)`)
+        continue
+      }
+      let processed: Record<string, unknown>
+      try {
+        processed = this.processPluginConfig(plugin, p)
+      } catch (e) {
+        if (e instanceof SchemaError || e instanceof ConfigError) {
+          errors.push(`in 'plugins' (${p.name}${p.id ? ` ${p.id}` : ''}): config: ${e.message}`)
+          continue
+        }
+        throw e
+      }
+      if (!p.enabled) continue
+      this.seq += 1
+      const cfg = this.bookkeeping(p, processed, this.seq)
+      const key = compoundKey(p.route?.id, p.service?.id, p.consumer?.id)
+      let m = combos.get(p.name)
+      if (!m) combos.set(p.name, (m = new Map()))
+      m.set(key, cfg)
+      if (!p.route && !p.service && !p.consumer) globals.set(p.name, cfg)
+    }
+    if (errors.length > 0) throw new ConfigError(`declarative config is invalid: ${errors.join('; ')}`)
+    const ordered = [...this.opts.plugins.values()]
+      .filter((pl) => combos.has(pl.name))
+      .sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name))
+    return { config, router: buildRouter(config.routes), ordered, combos, globals }
+  }
+
+  private processPluginConfig(plugin: LoadedPlugin, p: PluginEntity): Record<string, unknown> {
+    const fields = plugin.server ? configFields(plugin.server.info.Schema) : (plugin.builtin?.fields ?? [])
+    const env = this.opts.env ?? process.env
+    return processConfig(fields, p.config, (ref) => resolveVaultReference(ref, env))
+  }
+
+  /** The keys Kong adds to the config table before JSON-encoding it (FINDINGS F7). */
+  private bookkeeping(p: PluginEntity, conf: Record<string, unknown>, seq: number): PluginConfigInstance {
+    const full: Record<string, unknown> = { ...conf }
+    if (p.route) full['route_id'] = p.route.id
+    if (p.service) full['service_id'] = p.service.id
+    if (p.consumer) full['consumer_id'] = p.consumer.id
+    if (p.instance_name !== undefined) full['plugin_instance_name'] = p.instance_name
+    full['__plugin_id'] = p.id
+    full['__ws_id'] = DEFAULT_WS_ID
+    full['__key__'] = `plugins:${p.name}:${p.route?.id ?? ''}:${p.service?.id ?? ''}:${p.consumer?.id ?? ''}::${DEFAULT_WS_ID}`
+    full['__seq__'] = seq
+    return {
+      pluginId: p.id,
+      name: p.name,
+      seq,
+      conf: full,
+      ...(p.route ? { routeId: p.route.id } : {}),
+      ...(p.service ? { serviceId: p.service.id } : {}),
+      ...(p.consumer ? { consumerId: p.consumer.id } : {}),
+    }
+  }
+
+  private pdkEnv(state: ConfigState): PdkEnvironment {
+    return { config: state.config, nodeId: this.opts.nodeId, log: this.opts.onLog, kongVersion: KONG_VERSION }
+  }
+
+  /** Runs one phase of one plugin. Lua errors propagate (the caller turns them into Kong's 500). */
+  private async runPhase(
+    plugin: LoadedPlugin,
+    cfg: PluginConfigInstance,
+    phase: Phase,
+    ctx: RequestContext,
+    state: ConfigState,
+  ): Promise<'done' | 'exit' | 'skipped'> {
+    ctx.phase = phase
+    ctx.currentPlugin = { id: cfg.pluginId, name: plugin.name }
+    try {
+      if (plugin.builtin) {
+        const fn = plugin.builtin.handlers[phase]
+        if (!fn) return 'done'
+        await fn(ctx, cfg.conf, state.config)
+        return ctx.exit ? 'exit' : 'done'
+      }
+      if (!plugin.server) return 'skipped'
+      return await handleEvent(plugin.server, this.instances, cfg, phase, ctx, this.pdkEnv(state))
+    } finally {
+      ctx.currentPlugin = undefined
+    }
+  }
+
+  /** The request handler of the proxy listener. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      void this.process(req, res, Buffer.concat(chunks)).catch((e: unknown) => {
+        this.opts.onLog({ level: 'crit', plugin: 'emulator', message: `internal error: ${String(e)}` })
+        if (!res.headersSent) {
+          res.writeHead(500, { 'Content-Type': 'text/plain' })
+          res.end('emulator internal error\n')
+        }
+      })
+    })
+  }
+
+  private async process(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    const state = this.state
+    const requestId = crypto.randomBytes(16).toString('hex')
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const ctx = new RequestContext(
+      requestId,
+      Date.now(),
+      req.method ?? 'GET',
+      q < 0 ? url : url.slice(0, q),
+      q < 0 ? undefined : url.slice(q + 1),
+      Number(req.httpVersion) || 1.1,
+      HeaderList.fromRaw(req.rawHeaders),
+      body,
+      normalizeIp(req.socket.remoteAddress),
+      req.socket.remotePort ?? 0,
+      this.proxyPort || (req.socket.localPort ?? 0),
+      'http',
+      req.headers.host ?? '',
+    )
+    if (!state) {
+      this.sendKongError(res, ctx, 404, 'no Route matched with those values')
+      return
+    }
+    let collectedLog: Array<[LoadedPlugin, PluginConfigInstance]> | undefined
+
+    const runLog = (): void => {
+      const list =
+        collectedLog ??
+        state.ordered
+          .filter((p) => p.phases.has('log') && state.globals.has(p.name))
+          .map((p): [LoadedPlugin, PluginConfigInstance] => [p, state.globals.get(p.name) as PluginConfigInstance])
+      if (list.length === 0) return
+      const job = (async (): Promise<void> => {
+        for (const [plugin, cfg] of list) {
+          try {
+            await this.runPhase(plugin, cfg, 'log', ctx, state)
+          } catch (e) {
+            // in Kong's log timer a Lua error only aborts that timer (F19)
+            this.opts.onLog({ level: 'err', plugin: plugin.name, message: `lua entry thread aborted: ${String(e)}`, requestId, phase: 'log' })
+          }
+        }
+      })()
+      this.pending.add(job)
+      void job.finally(() => this.pending.delete(job))
+    }
+    res.once('finish', runLog)
+    res.once('close', () => {
+      if (!res.writableFinished) runLog()
+    })
+
+    // ---- rewrite: global configurations only
+    for (const plugin of state.ordered) {
+      const cfg = state.globals.get(plugin.name)
+      if (!cfg || !plugin.phases.has('rewrite')) continue
+      try {
+        if ((await this.runPhase(plugin, cfg, 'rewrite', ctx, state)) === 'exit') {
+          this.sendExit(res, ctx)
+          return
+        }
+      } catch (e) {
+        if (!(e instanceof LuaError)) throw e
+        this.opts.onLog({ level: 'err', plugin: plugin.name, message: e.message, requestId, phase: 'rewrite' })
+        ctx.unexpected = true
+        this.sendKongError(res, ctx, 500, 'An unexpected error occurred')
+        return
+      }
+    }
+
+    // ---- router
+    const match = state.router.match({
+      method: ctx.method,
+      host: ctx.hostHeader,
+      path: ctx.rawPath,
+      headers: req.headers,
+      protocol: 'http',
+    })
+    if (!match) {
+      this.sendKongError(res, ctx, 404, 'no Route matched with those values')
+      return
+    }
+    ctx.match = match
+    ctx.route = match.route
+    ctx.service = state.config.services.find((s) => s.id === match.route.service?.id)
+
+    // ---- access: the collecting iterator
+    ctx.phase = 'access'
+    const collectedResponse: Array<[LoadedPlugin, PluginConfigInstance]> = []
+    collectedLog = []
+    let failed = false
+    for (const plugin of state.ordered) {
+      const cfg = lookupConfig(
+        state.combos.get(plugin.name),
+        ctx.route.id,
+        ctx.service?.id,
+        ctx.authenticatedConsumer?.id,
+      )
+      if (!cfg) continue
+      if (plugin.phases.has('response')) collectedResponse.push([plugin, cfg])
+      if (plugin.phases.has('log')) collectedLog.push([plugin, cfg])
+      if (!plugin.phases.has('access') || ctx.exit || failed) continue
+      try {
+        await this.runPhase(plugin, cfg, 'access', ctx, state)
+      } catch (e) {
+        if (!(e instanceof LuaError)) throw e
+        this.opts.onLog({ level: 'err', plugin: plugin.name, message: e.message, requestId, phase: 'access' })
+        failed = true
+        ctx.unexpected = true
+      }
+    }
+    ctx.phase = 'access'
+    if (failed) {
+      this.sendKongError(res, ctx, 500, 'An unexpected error occurred')
+      return
+    }
+    if (ctx.exit) {
+      this.sendExit(res, ctx)
+      return
+    }
+    if (!ctx.service) {
+      this.sendKongError(res, ctx, 503, 'no Service found with those values')
+      return
+    }
+
+    // ---- proxy
+    const upstream = await this.proxy(ctx, ctx.service, state)
+    if (!upstream.ok) {
+      this.sendKongError(res, ctx, upstream.status, upstream.message)
+      return
+    }
+    ctx.proxied = true
+    ctx.serviceResponse = upstream.response
+    const headers = new HeaderList(upstream.response.headers.lines().filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase())))
+    for (const name of new Set(ctx.responseHeaders.lines().map(([k]) => k.toLowerCase()))) {
+      headers.set(name, ctx.responseHeaders.getAll(name))
+    }
+    ctx.response = { status: upstream.response.status, headers, body: upstream.response.body, source: 'service' }
+
+    // ---- response: only when proxied, collected plugins with a response handler
+    for (const [plugin, cfg] of collectedResponse) {
+      try {
+        if ((await this.runPhase(plugin, cfg, 'response', ctx, state)) === 'exit') {
+          this.sendExit(res, ctx)
+          return
+        }
+      } catch (e) {
+        if (!(e instanceof LuaError)) throw e
+        this.opts.onLog({ level: 'err', plugin: plugin.name, message: e.message, requestId, phase: 'response' })
+        ctx.unexpected = true
+        this.sendKongError(res, ctx, 500, 'An unexpected error occurred')
+        return
+      }
+    }
+    const out = ctx.response
+    out.headers.set('Content-Length', [String(out.body.length)])
+    if (!out.headers.has('server')) out.headers.set('Server', [SERVER_HEADER])
+    out.headers.set('X-Kong-Upstream-Latency', [String(ctx.upstreamLatencyMs ?? 0)])
+    out.headers.set('X-Kong-Proxy-Latency', [String(Math.max(0, Date.now() - ctx.startTimeMs - (ctx.upstreamLatencyMs ?? 0)))])
+    out.headers.set('Via', [`1.1 ${SERVER_HEADER}`])
+    out.headers.set('X-Kong-Request-Id', [requestId])
+    this.write(res, out.status, out.headers, out.body)
+  }
+
+  private async proxy(
+    ctx: RequestContext,
+    service: ServiceEntity,
+    state: ConfigState,
+  ): Promise<
+    | { ok: true; response: { status: number; headers: HeaderList; body: Buffer } }
+    | { ok: false; status: number; message: string }
+  > {
+    const route = ctx.route
+    const match = ctx.match
+    if (!route || !match) return { ok: false, status: 500, message: 'An unexpected error occurred' }
+    const target = this.pickTarget(service, state)
+    if (!target) return { ok: false, status: 503, message: 'failure to get a peer from the ring-balancer' }
+    const path = ctx.upstreamPath ?? upstreamPath(route, match.postfix, ctx.rawPath, service.path)
+    const query = ctx.upstreamQuery ?? ctx.rawQuery
+    const uri = path + (query !== undefined && query !== '' ? `?${query}` : '')
+    ctx.upstreamUri = uri
+
+    const clientHost = ctx.hostHeader
+    const pluginHost = ctx.headers.get('host')
+    const upstreamHost =
+      pluginHost !== undefined && pluginHost !== clientHost
+        ? pluginHost
+        : route.preserve_host
+          ? clientHost
+          : target.port === (service.protocol === 'https' ? 443 : 80)
+            ? target.host
+            : `${target.host}:${target.port}`
+    const xff = ctx.headers.get('x-forwarded-for')
+    const via = ctx.headers.get('via')
+    const out = new HeaderList([
+      ['via', via ? `${via}, 1.1 ${SERVER_HEADER}` : `1.1 ${SERVER_HEADER}`],
+      ['host', upstreamHost],
+      ['connection', 'keep-alive'],
+      ['x-forwarded-for', xff ? `${xff}, ${ctx.clientIp}` : ctx.clientIp],
+      ['x-forwarded-proto', ctx.scheme],
+      ['x-forwarded-host', ctx.host],
+      ['x-forwarded-port', String(ctx.serverPort)],
+      ['x-forwarded-path', ctx.rawPath],
+      ...(match.strippedPrefix !== undefined && match.strippedPrefix !== '/'
+        ? ([['x-forwarded-prefix', match.strippedPrefix]] as Array<[string, string]>)
+        : []),
+      ['x-real-ip', ctx.clientIp],
+      ['x-kong-request-id', ctx.id],
+    ])
+    const replaced = new Set(out.lines().map(([k]) => k))
+    for (const [k, v] of ctx.headers.lines()) {
+      const n = k.toLowerCase()
+      if (replaced.has(n) || HOP_BY_HOP.has(n)) continue
+      out.add(k, v)
+    }
+    const reqBody = ctx.upstreamBody ?? ctx.body
+    const started = Date.now()
+    return new Promise((resolve) => {
+      const upstreamReq = http.request(
+        {
+          host: target.host,
+          port: target.port,
+          method: ctx.upstreamMethod ?? ctx.method,
+          path: uri,
+          headers: out.toNode(),
+          setHost: false,
+          ...(this.opts.upstreamAgent ? { agent: this.opts.upstreamAgent } : {}),
+          timeout: service.read_timeout,
+        },
+        (upstreamRes) => {
+          const parts: Buffer[] = []
+          upstreamRes.on('data', (c: Buffer) => parts.push(c))
+          upstreamRes.on('end', () => {
+            ctx.upstreamLatencyMs = Date.now() - started
+            resolve({
+              ok: true,
+              response: {
+                status: upstreamRes.statusCode ?? 502,
+                headers: HeaderList.fromRaw(upstreamRes.rawHeaders),
+                body: Buffer.concat(parts),
+              },
+            })
+          })
+          upstreamRes.on('error', () =>
+            resolve({ ok: false, status: 502, message: 'An invalid response was received from the upstream server' }),
+          )
+        },
+      )
+      upstreamReq.on('timeout', () => {
+        upstreamReq.destroy()
+        resolve({ ok: false, status: 504, message: 'The upstream server is timing out' })
+      })
+      upstreamReq.on('error', () =>
+        resolve({ ok: false, status: 502, message: 'An invalid response was received from the upstream server' }),
+      )
+      upstreamReq.end(reqBody.length > 0 ? reqBody : undefined)
+    })
+  }
+
+  /** Service host, or round-robin over an upstream's targets when the host names an upstream. */
+  private pickTarget(service: ServiceEntity, state: ConfigState): { host: string; port: number } | undefined {
+    const up = state.config.upstreams.find((u) => u.name === service.host)
+    if (!up) return { host: service.host, port: service.port }
+    const targets = up.targets.filter((t) => t.weight > 0)
+    if (targets.length === 0) return undefined
+    const i = this.rr.get(up.id) ?? 0
+    this.rr.set(up.id, i + 1)
+    return targets[i % targets.length]
+  }
+
+  private sendExit(res: http.ServerResponse, ctx: RequestContext): void {
+    const exit = ctx.exit
+    if (!exit) return
+    const headers = exit.headers.clone()
+    const body = exit.body ?? Buffer.alloc(0)
+    headers.set('Content-Length', [String(body.length)])
+    this.finishKongResponse(headers, ctx)
+    ctx.response = { status: exit.status, headers, body, source: exit.source }
+    this.write(res, exit.status, headers, body)
+  }
+
+  /** Kong's own error responses (404 no route, 500 unexpected, 502…) with request_id. */
+  private sendKongError(res: http.ServerResponse, ctx: RequestContext, status: number, message: string): void {
+    const rendered = kongErrorBody(message, ctx.id, ctx.headers.get('accept'))
+    const headers = ctx.responseHeaders.clone()
+    headers.set('Content-Type', [rendered.contentType])
+    headers.set('Content-Length', [String(rendered.body.length)])
+    this.finishKongResponse(headers, ctx)
+    ctx.response = { status, headers, body: rendered.body, source: 'error' }
+    this.write(res, status, headers, rendered.body)
+  }
+
+  private finishKongResponse(headers: HeaderList, ctx: RequestContext): void {
+    headers.set('X-Kong-Response-Latency', [String(Date.now() - ctx.startTimeMs)])
+    headers.set('Server', [SERVER_HEADER])
+    headers.set('X-Kong-Request-Id', [ctx.id])
+  }
+
+  private write(res: http.ServerResponse, status: number, headers: HeaderList, body: Buffer): void {
+    const reason = REASONS[status] ?? ''
+    res.writeHead(status, reason, headers.toNode())
+    res.end(body)
+  }
+}
+
+function normalizeIp(ip: string | undefined): string {
+  if (!ip) return '127.0.0.1'
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip
+}
+
+export function loadedPluginFromServer(server: PluginServer): LoadedPlugin {
+  return { name: server.info.Name, priority: server.info.Priority, phases: new Set(server.info.Phases), server }
+}
+
+export function builtinPlugins(): LoadedPlugin[] {
+  return BUILTIN_PLUGINS.map((b) => ({ name: b.name, priority: b.priority, phases: new Set(Object.keys(b.handlers)), builtin: b }))
+}
