@@ -50,6 +50,8 @@ function commonOptions(settings: RedisSettings, tuning: RedisTuning): RedisOptio
     autoResubscribe: true,
     keepAlive: 10_000,
     connectionName: 'kong-jwt-toolkit',
+    // Wait before destroying a socket that ignores end(); only closing (CLI, tests) waits on it.
+    disconnectTimeout: 200,
   }
 }
 
@@ -222,7 +224,13 @@ export class SharedRedis {
   /** Closes both connections (tests and the CLI; the plugin never closes). */
   async close(): Promise<void> {
     const all = [this.client, this.#subscriber].filter((c): c is RedisClient => c !== undefined)
-    await Promise.all(all.map((c) => c.quit().catch(() => c.disconnect())))
+    // QUIT is queued behind anything pending on a connection that is not up: drop those at once.
+    await Promise.all(
+      all.map(async (c) => {
+        if (c.status !== 'ready') c.disconnect()
+        else await c.quit().catch(() => c.disconnect())
+      }),
+    )
   }
 }
 

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander'
+import { VERSION } from '../plugins/shared/version'
+import { CliError, EXIT, type CliIO } from './common'
+import { registerRevoke } from './revoke'
+
+/**
+ * The project's CLI, `kong-jwt-toolkit`. Each command group lives in its own file and adds
+ * itself with a `register<Group>(program, io)` function (cli/revoke.ts today; a `policy` group
+ * would be cli/policy.ts plus one line below).
+ * Exit codes are listed in cli/common.ts.
+ */
+export function buildProgram(io: CliIO): Command {
+  const program = new Command('kong-jwt-toolkit')
+    .description('Tools for the kong-jwt-toolkit plugins')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+    })
+  registerRevoke(program, io)
+  return program
+}
+
+/** Runs one command line (without the `node script` prefix) and resolves to its exit code. */
+export async function run(args: readonly string[], io: CliIO): Promise<number> {
+  const program = buildProgram(io)
+  let code: number = EXIT.OK
+  program.hook('postAction', (_this, action) => {
+    const c: unknown = action.getOptionValue('__exitCode')
+    if (typeof c === 'number') code = c
+  })
+  try {
+    await program.parseAsync([...args], { from: 'user' })
+    return code
+  } catch (error) {
+    if (error instanceof CliError) {
+      io.err(`error: ${error.message}`)
+      return error.exitCode
+    }
+    if (error instanceof CommanderError) {
+      // --help and --version end with exit code 0; everything else commander reports is usage.
+      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE
+    }
+    io.err(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+    return EXIT.UNAVAILABLE
+  }
+}
+
+export { CliError, EXIT, type CliIO }
+
+export const processIO: CliIO = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  env: process.env,
+  now: () => Date.now(),
+}
+
+if (require.main === module) {
+  run(process.argv.slice(2), processIO).then(
+    (code) => {
+      process.exitCode = code
+    },
+    (error: unknown) => {
+      process.stderr.write(`error: ${String(error)}\n`)
+      process.exitCode = EXIT.UNAVAILABLE
+    },
+  )
+}
