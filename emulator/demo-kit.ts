@@ -1,0 +1,147 @@
+/**
+ * The demo consumers of kong.yml and what it takes to run kong.yml on one machine: tokens
+ * signed with the DEMO keys (spec/fixtures/keys), partner-acme's JWKS endpoint on loopback,
+ * the partner-globex secret for Kong's env vault, and kong.yml pointed at local servers.
+ * Used by `npm run demo` and the e2e scenarios. Test and demo code: the keys protect nothing.
+ */
+import { createPrivateKey, type KeyObject } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import path from 'node:path'
+import { SignJWT, type JWTPayload } from 'jose'
+import { parse, stringify } from 'yaml'
+
+/** The repository root, from the source tree (emulator/) or the build (dist/emulator/). */
+function repoRoot(): string {
+  let dir = __dirname
+  while (!existsSync(path.join(dir, 'kong.yml')) && path.dirname(dir) !== dir) dir = path.dirname(dir)
+  return dir
+}
+
+export const KEYS_DIR = path.join(repoRoot(), 'spec', 'fixtures', 'keys')
+export const KONG_YML = path.join(repoRoot(), 'kong.yml')
+export const AUDIENCE = 'https://api.example.com'
+
+export type DemoConsumer = 'web-app' | 'mobile-app' | 'partner-acme' | 'partner-globex'
+
+interface Signer {
+  readonly iss: string
+  readonly alg: string
+  readonly kid: string | undefined
+  readonly key: KeyObject | Uint8Array
+}
+
+const ISSUERS: Record<DemoConsumer, string> = {
+  'web-app': 'https://login.example.com/web',
+  'mobile-app': 'https://login.example.com/mobile',
+  'partner-acme': 'https://idp.acme.example',
+  'partner-globex': 'globex',
+}
+
+export function globexSecret(dir = KEYS_DIR): string {
+  return readFileSync(path.join(dir, 'partner-globex.secret'), 'utf8').trim()
+}
+
+function signer(consumer: DemoConsumer, dir: string): Signer {
+  if (consumer === 'partner-globex') {
+    return { iss: ISSUERS[consumer], alg: 'HS256', kid: undefined, key: new TextEncoder().encode(globexSecret(dir)) }
+  }
+  const meta = JSON.parse(readFileSync(path.join(dir, `${consumer}.json`), 'utf8')) as { alg: string; kid: string }
+  const key = createPrivateKey(readFileSync(path.join(dir, `${consumer}.private.pem`), 'utf8'))
+  return { iss: ISSUERS[consumer], alg: meta.alg, kid: meta.kid, key }
+}
+
+export interface TokenOptions {
+  /** Seconds since the epoch taken as "now" (default: the clock). */
+  readonly now?: number
+  /** exp - iat in seconds (default 300; kong.yml caps it at 600). */
+  readonly ttl?: number
+  /** Sign with another consumer's key while claiming to be this one (a forgery). */
+  readonly signAs?: DemoConsumer
+  readonly dir?: string
+}
+
+/**
+ * A token as the consumer's identity provider would issue it: its issuer, the API audience,
+ * `sub`, `iat`, `exp`, plus `claims` (a claim set to null is left out).
+ */
+export async function demoToken(
+  consumer: DemoConsumer,
+  claims: Record<string, unknown> = {},
+  options: TokenOptions = {},
+): Promise<string> {
+  const dir = options.dir ?? KEYS_DIR
+  const s = signer(consumer, dir)
+  const key = options.signAs === undefined ? s.key : signer(options.signAs, dir).key
+  const alg = options.signAs === undefined ? s.alg : signer(options.signAs, dir).alg
+  const now = options.now ?? Math.floor(Date.now() / 1000)
+  const payload: Record<string, unknown> = {
+    iss: s.iss,
+    aud: AUDIENCE,
+    sub: `${consumer}-user`,
+    iat: now,
+    exp: now + (options.ttl ?? 300),
+    ...claims,
+  }
+  for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k]
+  return new SignJWT(payload as JWTPayload)
+    .setProtectedHeader({ alg, typ: 'JWT', ...(s.kid !== undefined ? { kid: s.kid } : {}) })
+    .sign(key)
+}
+
+export interface DemoIdp {
+  readonly jwksUrl: string
+  /** Requests the JWKS endpoint has served. */
+  readonly hits: () => number
+  stop(): Promise<void>
+}
+
+/** partner-acme's JWKS endpoint, on loopback. */
+export async function startDemoIdp(dir = KEYS_DIR): Promise<DemoIdp> {
+  const body = readFileSync(path.join(dir, 'partner-acme.jwks.json'))
+  let hits = 0
+  const server = http.createServer((req, res) => {
+    hits++
+    if (req.url !== '/.well-known/jwks.json') return void res.writeHead(404).end()
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    hits: () => hits,
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+export interface LocalizeOptions {
+  readonly jwksUrl: string
+  /** Redis for jwt-revocation; without one the plugin is left out of the config. */
+  readonly redisUrl: string | undefined
+}
+
+/**
+ * kong.yml as written, pointed at local servers: partner-acme's JWKS URL and Redis. Upstream
+ * targets are left to the Kong target (the e2e helper points them at its echo upstream).
+ */
+export function localizeKongYml(text: string, o: LocalizeOptions): string {
+  const doc = parse(text) as { plugins?: { name: string; config: Record<string, unknown> }[] }
+  doc.plugins = (doc.plugins ?? []).filter((p) => p.name !== 'jwt-revocation' || o.redisUrl !== undefined)
+  for (const plugin of doc.plugins) {
+    if (plugin.name === 'consumer-jwt') {
+      for (const c of (plugin.config.credentials ?? []) as Record<string, unknown>[]) {
+        if (typeof c.jwks_uri === 'string') c.jwks_uri = o.jwksUrl
+      }
+    }
+    if (plugin.name === 'jwt-revocation' && o.redisUrl !== undefined) {
+      const redis = (plugin.config.redis ?? {}) as Record<string, unknown>
+      plugin.config.redis = { ...redis, url: o.redisUrl }
+    }
+  }
+  return stringify(doc)
+}
