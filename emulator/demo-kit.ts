@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
-import { SignJWT, type JWTPayload } from 'jose'
+import { SignJWT } from 'jose'
 import { parse, stringify } from 'yaml'
 
 /** The repository root, from the source tree (emulator/) or the build (dist/emulator/). */
@@ -85,7 +85,7 @@ export async function demoToken(
     ...claims,
   }
   for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k]
-  return new SignJWT(payload as JWTPayload)
+  return new SignJWT(payload)
     .setProtectedHeader({ alg, typ: 'JWT', ...(s.kid !== undefined ? { kid: s.kid } : {}) })
     .sign(key)
 }

@@ -312,7 +312,7 @@ function strList(raw: Raw, field: string, path: string, fallback?: readonly stri
   if (!Array.isArray(v) || !v.every((e) => typeof e === 'string')) {
     throw invalid(`${path}${field}`, 'must be an array of strings')
   }
-  return Object.freeze([...(v as string[])])
+  return Object.freeze([...(v)])
 }
 
 function int(raw: Raw, field: string, min: number, max: number, fallback: number): number {
@@ -423,7 +423,7 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
       if (parsed.keys.some((k) => 'd' in k || 'k' in k)) {
         throw invalid(`${path}jwks`, 'must hold public keys only')
       }
-      keySource = { kind: 'jwks', jwks: { keys: parsed.keys as Record<string, unknown>[] } }
+      keySource = { kind: 'jwks', jwks: { keys: parsed.keys } }
     } else {
       const uri = jwksUri ?? ''
       if (!/^https?:\/\//.test(uri)) throw invalid(`${path}jwks_uri`, 'must be an http(s) URL')

@@ -69,7 +69,7 @@ describe('consumer-jwt: (e2e: kong.yml through a Kong target)', () => {
   ])('refuses %s with 401 invalid_token and its code', async (_name, make, code) => {
     const res = await kong.proxy('/catalog/items', bearer(await make()))
     expect(res.status).toBe(401)
-    expect((await res.json()) as unknown).toMatchObject({ code })
+    expect((await res.json())).toMatchObject({ code })
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="kong", error="invalid_token", error_description="[^"]+"$/)
     expect(kong.upstreamRequestFor(res)).toBeUndefined()
   })

@@ -1,5 +1,5 @@
 import { KeyObject } from 'node:crypto'
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload, type JWK } from 'jose'
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK } from 'jose'
 
 export type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>
 
@@ -27,7 +27,7 @@ export async function mint(claims: Record<string, unknown>, o: MintOptions): Pro
   const now = o.now ?? Math.floor(Date.now() / 1000)
   const payload: Record<string, unknown> = { iat: now, exp: now + (o.ttl ?? 300), ...claims }
   for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k]
-  return new SignJWT(payload as JWTPayload)
+  return new SignJWT(payload)
     .setProtectedHeader({
       alg: o.alg ?? 'HS256',
       ...(o.kid !== undefined ? { kid: o.kid } : {}),

@@ -19,7 +19,7 @@ export function adaptKong(raw: unknown): Pdk {
   return {
     request: {
       getHeaders: async () => (await kong.request.getHeaders()) as MultiMap,
-      getHeader: async (name) => (await kong.request.getHeader(name)) as string | undefined,
+      getHeader: async (name) => (await kong.request.getHeader(name)),
       getQuery: async () => (await kong.request.getQuery()) as MultiMap,
       getMethod: () => kong.request.getMethod(),
     },
@@ -45,7 +45,7 @@ export function adaptKong(raw: unknown): Pdk {
     },
     serviceRequest: {
       setHeaders: async (headers: HeaderPatch) => {
-        await kong.service.request.setHeaders(headers as object)
+        await kong.service.request.setHeaders(headers)
       },
       setRawQuery: async (query) => {
         await kong.service.request.setRawQuery(query)

@@ -42,33 +42,33 @@ export type HeaderPatch = Record<string, string | readonly string[]>
 
 export interface Pdk {
   readonly request: {
-    getHeaders(): Promise<MultiMap>
-    getHeader(name: string): Promise<string | undefined>
-    getQuery(): Promise<MultiMap>
-    getMethod(): Promise<string>
+    getHeaders: () => Promise<MultiMap>
+    getHeader: (name: string) => Promise<string | undefined>
+    getQuery: () => Promise<MultiMap>
+    getMethod: () => Promise<string>
   }
   readonly client: {
-    loadConsumer(idOrUsername: string, byUsername: boolean): Promise<KongConsumer | undefined>
-    authenticate(consumer: KongConsumer | null, credential: KongCredential | null): Promise<void>
-    getConsumer(): Promise<KongConsumer | undefined>
-    getCredential(): Promise<KongCredential | undefined>
+    loadConsumer: (idOrUsername: string, byUsername: boolean) => Promise<KongConsumer | undefined>
+    authenticate: (consumer: KongConsumer | null, credential: KongCredential | null) => Promise<void>
+    getConsumer: () => Promise<KongConsumer | undefined>
+    getCredential: () => Promise<KongCredential | undefined>
   }
   readonly router: {
-    getRoute(): Promise<KongRoute | undefined>
+    getRoute: () => Promise<KongRoute | undefined>
   }
   readonly serviceRequest: {
-    setHeaders(headers: HeaderPatch): Promise<void>
-    setRawQuery(query: string): Promise<void>
+    setHeaders: (headers: HeaderPatch) => Promise<void>
+    setRawQuery: (query: string) => Promise<void>
   }
   readonly response: {
     /**
      * Ends the request. Kong never answers this call and runs nothing more of the phase
      * (protocol doc §2.7): callers must `return` right after it.
      */
-    exit(status: number, body: Record<string, unknown>, headers: Record<string, string>): void
+    exit: (status: number, body: Record<string, unknown>, headers: Record<string, string>) => void
   }
   readonly ctx: {
-    get(key: string): Promise<unknown>
-    set(key: string, value: unknown): Promise<void>
+    get: (key: string) => Promise<unknown>
+    set: (key: string, value: unknown) => Promise<void>
   }
 }

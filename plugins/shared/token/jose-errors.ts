@@ -8,7 +8,7 @@ import { isPluginError, PluginError, type ErrorCode } from '../errors'
  */
 export function fromJoseError(error: unknown): unknown {
   if (isPluginError(error) || !(error instanceof errors.JOSEError)) return error
-  const code = error.code as errors.JOSEError['code']
+  const code = error.code
   let ours: ErrorCode
   switch (code) {
     case 'ERR_JWT_EXPIRED':

@@ -46,12 +46,12 @@ export class RemoteJwks {
       void this.#refresh() // stale: refresh in the background, serve the old keys meanwhile
     }
     try {
-      return await (this.#set as LocalSet)(header, token)
+      return await (this.#set)(header, token)
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
       if (this.#o.clock.now() - this.#lastAttempt < this.#o.cooldownMs) throw error
       await this.#refreshBounded()
-      return (this.#set as LocalSet)(header, token)
+      return (this.#set)(header, token)
     }
   }
 
@@ -99,7 +99,7 @@ export class RemoteJwks {
       signal: AbortSignal.timeout(Math.max(this.#o.timeoutMs * 5, 5000)),
     })
     if (!response.ok) throw new Error(`HTTP ${response.status}`)
-    const body = (await response.json()) as unknown
+    const body = (await response.json())
     if (
       typeof body !== 'object' ||
       body === null ||

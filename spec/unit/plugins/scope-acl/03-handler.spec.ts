@@ -196,7 +196,7 @@ describe('scope-acl: (handler)', () => {
       level: 'warn',
       message: expect.stringContaining(
         'log-only: would refuse with ERR_SCOPE_INSUFFICIENT',
-      ) as unknown as string,
+      ),
     })
     const noToken = await run(config, { method: 'GET' })
     expect(noToken.fake.exitResult).toBeUndefined()

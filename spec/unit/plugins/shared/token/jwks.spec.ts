@@ -78,7 +78,7 @@ describe('remote JWKS', () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
     const jwks = new RemoteJwks({ uri: await endpoint.start(), timeoutMs: 1000, cacheTtlMs: 60_000, cooldownMs: 0, clock: { now: () => Date.now() } })
-    await Promise.all([1, 2, 3, 4, 5].map(() => jwks.getKey(header('k1'), token)))
+    await Promise.all([1, 2, 3, 4, 5].map(async () => jwks.getKey(header('k1'), token)))
     expect(endpoint.hits).toBe(1)
   })
 

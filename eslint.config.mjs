@@ -1,0 +1,36 @@
+// Lint: the compiler does most of it (strict tsconfig); ESLint adds the promise rules a
+// plugin-server plugin cannot live without, and keeps decisions free of I/O.
+import tseslint from 'typescript-eslint'
+
+const IO_MODULES = ['kong-pdk', 'kong-pdk/*', 'ioredis', 'node:fs', 'node:net', 'node:http', 'node:child_process', 'fs', 'net', 'http', 'child_process']
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.mjs', 'spec/emulator/fixtures/**'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Decisions are pure: no PDK, no Redis, no Node I/O (house style §4.8).
+    files: ['plugins/*/core.ts', 'plugins/*/schema.ts', 'plugins/shared/token/extract.ts', 'plugins/shared/scopes/**', 'plugins/shared/errors.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: IO_MODULES, message: 'core and schema files stay free of I/O' }] }],
+    },
+  },
+  {
+    files: ['spec/**'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+)
