@@ -5,7 +5,7 @@ import { SharedRedis } from '../../../plugins/shared/revocation/redis-clients'
 import { RedisRevocationStore } from '../../../plugins/shared/revocation/redis-revocation-store'
 import { parseRedisSettings } from '../../../plugins/shared/schema/redis-fields'
 import { MemoryLogger } from '../../helpers/logger'
-import { noPrivateRedisReason, noRedisReason, PrivateRedis, sharedRedisUrl, testPrefix } from './helpers/redis-server'
+import { cleanupTestKeys, noPrivateRedisReason, noRedisReason, PrivateRedis, sharedRedisUrl, testPrefix } from './helpers/redis-server'
 
 const skip = noRedisReason()
 const now = (): number => Math.floor(Date.now() / 1000)
@@ -26,6 +26,7 @@ describe.skipIf(skip !== undefined)(`revocation store against a real Redis ${ski
   })
 
   afterAll(async () => {
+    if (server === undefined && url !== undefined) await cleanupTestKeys(url)
     await redis?.close()
     await raw?.quit()
     await server?.dispose()

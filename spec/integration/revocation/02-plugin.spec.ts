@@ -11,7 +11,7 @@ import { closeSharedRedis } from '../../../plugins/shared/revocation/redis-clien
 import { forgetSharedRevocationStores } from '../../../plugins/shared/revocation/redis-revocation-store'
 import { MemoryLogger } from '../../helpers/logger'
 import { request, token, within } from './helpers/plugin-requests'
-import { noRedisReason, PrivateRedis, sharedRedisUrl, testPrefix } from './helpers/redis-server'
+import { cleanupTestKeys, noRedisReason, PrivateRedis, sharedRedisUrl, testPrefix } from './helpers/redis-server'
 
 const skip = noRedisReason()
 const DIST = resolve(__dirname, '../../../dist')
@@ -30,6 +30,7 @@ describe.skipIf(skip !== undefined)(`jwt-revocation: (integration, real Redis) $
     url = sharedRedisUrl() ?? (server = await PrivateRedis.start()).url
   })
   afterAll(async () => {
+    if (server === undefined && url !== undefined) await cleanupTestKeys(url)
     await closeSharedRedis()
     forgetSharedRevocationStores()
     await server?.dispose()

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { run } from '../../../cli/index'
 import type { CliIO } from '../../../cli/common'
 import { token } from './helpers/plugin-requests'
-import { noRedisReason, PrivateRedis, sharedRedisUrl, testPrefix } from './helpers/redis-server'
+import { cleanupTestKeys, noRedisReason, PrivateRedis, sharedRedisUrl, testPrefix } from './helpers/redis-server'
 
 const skip = noRedisReason()
 const CLI = resolve(__dirname, '../../../dist/cli/index.js')
@@ -21,6 +21,7 @@ describe.skipIf(skip !== undefined)(`kong-jwt-toolkit revoke: (integration, real
     raw = new Redis(url)
   })
   afterAll(async () => {
+    if (server === undefined && url !== undefined) await cleanupTestKeys(url)
     await raw?.quit()
     await server?.dispose()
   })

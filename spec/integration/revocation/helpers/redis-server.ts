@@ -143,3 +143,20 @@ export class PrivateRedis {
 export function testPrefix(name: string): string {
   return `test:${name}:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`
 }
+
+/** Deletes the keys this test process wrote under {@link testPrefix} (matters on a shared REDIS_URL). */
+export async function cleanupTestKeys(url: string): Promise<void> {
+  const { Redis } = await import('ioredis')
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try {
+    await client.connect()
+    let cursor = '0'
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `test:*:${process.pid}:*`, 'COUNT', 500)
+      cursor = next
+      if (keys.length > 0) await client.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    client.disconnect()
+  }
+}
