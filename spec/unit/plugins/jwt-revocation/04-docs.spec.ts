@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { configReference } from '../../../../cli/config-reference'
+import { Schema } from '../../../../plugins/jwt-revocation/schema'
+import { CATALOGUE, type ErrorCode } from '../../../../plugins/shared/errors'
+
+const DOC = readFileSync(join(__dirname, '..', '..', '..', '..', 'docs', 'jwt-revocation.md'), 'utf8')
+
+describe('jwt-revocation: (docs kept true by the code)', () => {
+  it('carries the config reference generated from the schema', () => {
+    const block = /<!-- config:jwt-revocation -->\n([\s\S]*?)\n<!-- \/config:jwt-revocation -->/.exec(DOC)
+    expect(block?.[1]).toBe(configReference(Schema))
+  })
+
+  it('documents each error code with its real status', () => {
+    const rows = [...DOC.matchAll(/^\| `(ERR_[A-Z_]+)` \| (\d{3})/gm)]
+    expect(rows.length).toBeGreaterThan(0)
+    for (const [, code, status] of rows) {
+      expect(CATALOGUE[code as ErrorCode]?.status, code).toBe(Number(status))
+    }
+  })
+})
