@@ -5,7 +5,9 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['spec/unit/**/*.spec.ts'] } },
-      { test: { name: 'emulator', include: ['spec/emulator/**/*.spec.ts'], testTimeout: 30_000 } },
+      {
+        test: { name: 'emulator', include: ['spec/emulator/**/*.spec.ts'], testTimeout: 30_000, hookTimeout: 30_000 },
+      },
       {
         test: {
           name: 'pluginserver',

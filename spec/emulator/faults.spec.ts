@@ -15,6 +15,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstre
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import {
   PROBE_PLUGINS,
+  NO_TRANSCRIPTS,
   TRANSCRIPTS,
   parseCurl,
   rawRequest,
@@ -40,7 +41,7 @@ async function get(emu: RunningEmulator, p: string): Promise<{ status: number; h
   return { status: res.status, headers: res.headers, text }
 }
 
-describe('emulator: fault behaviour (shortened equivalents of recordings 12, 15–19)', () => {
+describe.skipIf(NO_TRANSCRIPTS !== undefined)(`emulator: fault behaviour (shortened equivalents of recordings 12, 15–19)${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`, () => {
   let echo: EchoUpstream
   let emu: RunningEmulator
 
@@ -130,7 +131,7 @@ describe('emulator: fault behaviour (shortened equivalents of recordings 12, 15�
   }, 30_000)
 })
 
-describe('emulator: replay of 18-throw-recheck on a fresh emulator (fresh Kong in the recording)', () => {
+describe.skipIf(NO_TRANSCRIPTS !== undefined)(`emulator: replay of 18-throw-recheck on a fresh emulator (fresh Kong in the recording)${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`, () => {
   it('reproduces the exchange and lets every throwing request through (fail-open)', async () => {
     const echo = await startEchoUpstream()
     const emu = await start({ config: probeConfig(echo), pluginDirs: PROBES, recordWire: true })

@@ -9,7 +9,13 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 
-export const TRANSCRIPTS = path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'kong-transcripts')
+/** The recordings sit beside the repository (../shared); KONG_TRANSCRIPTS overrides. */
+export const TRANSCRIPTS =
+  process.env['KONG_TRANSCRIPTS'] ?? path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'kong-transcripts')
+/** Suites that need the recordings are skipped, with this reason in their title, when absent. */
+export const NO_TRANSCRIPTS = fs.existsSync(path.join(TRANSCRIPTS, 'FINDINGS.md'))
+  ? undefined
+  : `skipped: recordings not found at ${TRANSCRIPTS} (set KONG_TRANSCRIPTS)`
 export const PROBE_PLUGINS = path.join(TRANSCRIPTS, 'tools', 'plugins')
 
 export interface WireMessage {
