@@ -28,4 +28,3 @@ export class CliError extends Error {
     this.name = 'CliError'
   }
 }
-

@@ -2,12 +2,24 @@ import type { Command } from 'commander'
 import { decodeJwt, type JWTPayload } from 'jose'
 import { hostname, userInfo } from 'node:os'
 import { describeTarget, findRevocations } from '../plugins/jwt-revocation/core'
-import { DEFAULT_JTI_LEEWAY_SECONDS, DEFAULT_KEY_PREFIX, revocationKey, type RevocationTarget } from '../plugins/shared/revocation/keys'
+import {
+  DEFAULT_JTI_LEEWAY_SECONDS,
+  DEFAULT_KEY_PREFIX,
+  revocationKey,
+  type RevocationTarget,
+} from '../plugins/shared/revocation/keys'
 import { SharedRedis } from '../plugins/shared/revocation/redis-clients'
 import { RedisRevocationStore } from '../plugins/shared/revocation/redis-revocation-store'
-import { isRevocationUnavailable, type InspectResult } from '../plugins/shared/revocation/revocation-store'
+import {
+  isRevocationUnavailable,
+  type InspectResult,
+} from '../plugins/shared/revocation/revocation-store'
 import { isPluginError } from '../plugins/shared/errors'
-import { DEFAULT_REDIS_URL, describeRedis, parseRedisSettings } from '../plugins/shared/schema/redis-fields'
+import {
+  DEFAULT_REDIS_URL,
+  describeRedis,
+  parseRedisSettings,
+} from '../plugins/shared/schema/redis-fields'
 import { CliError, EXIT, type CliIO } from './common'
 
 /**
@@ -39,13 +51,20 @@ export function parseTime(value: string, nowMs: number, what: string): number {
     const ms = Date.parse(v)
     if (!Number.isNaN(ms)) return Math.ceil(ms / 1000)
   }
-  throw new CliError(`${what}: cannot read ${JSON.stringify(value)}; use now, Unix seconds or an ISO 8601 date`, EXIT.USAGE)
+  throw new CliError(
+    `${what}: cannot read ${JSON.stringify(value)}; use now, Unix seconds or an ISO 8601 date`,
+    EXIT.USAGE,
+  )
 }
 
 /** Seconds from `90`, `90s`, `15m`, `12h`, `7d`. */
 export function parseDuration(value: string, what: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(value.trim())
-  if (m === null) throw new CliError(`${what}: cannot read ${JSON.stringify(value)}; use e.g. 90s, 15m, 12h, 7d`, EXIT.USAGE)
+  if (m === null)
+    throw new CliError(
+      `${what}: cannot read ${JSON.stringify(value)}; use e.g. 90s, 15m, 12h, 7d`,
+      EXIT.USAGE,
+    )
   const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd']
   return Number(m[1]) * unit
 }
@@ -55,7 +74,10 @@ export function tokenClaims(token: string): JWTPayload {
   try {
     return decodeJwt(token.trim().replace(/^Bearer\s+/i, ''))
   } catch (cause) {
-    throw new CliError(`--token: not a decodable JWT (${cause instanceof Error ? cause.message : String(cause)})`, EXIT.USAGE)
+    throw new CliError(
+      `--token: not a decodable JWT (${cause instanceof Error ? cause.message : String(cause)})`,
+      EXIT.USAGE,
+    )
   }
 }
 
@@ -73,32 +95,64 @@ function defaultBy(): string {
 
 function withConnection(cmd: Command, io: CliIO): Command {
   return cmd
-    .option('--redis-url <url>', `redis://, rediss:// or a socket path (default: $REDIS_URL or ${DEFAULT_REDIS_URL}); a password may come from $REDIS_PASSWORD`)
-    .option('--key-prefix <prefix>', 'key prefix, as the plugin\'s key_prefix', io.env['REVOCATION_KEY_PREFIX'] ?? DEFAULT_KEY_PREFIX)
+    .option(
+      '--redis-url <url>',
+      `redis://, rediss:// or a socket path (default: $REDIS_URL or ${DEFAULT_REDIS_URL}); a password may come from $REDIS_PASSWORD`,
+    )
+    .option(
+      '--key-prefix <prefix>',
+      "key prefix, as the plugin's key_prefix",
+      io.env['REVOCATION_KEY_PREFIX'] ?? DEFAULT_KEY_PREFIX,
+    )
     .option('--timeout-ms <ms>', 'give up on Redis after this long', '5000')
 }
 
 /** Opens a store for one command, runs `fn`, and always closes the connection. */
-async function withStore<T>(opts: ConnectionOpts, io: CliIO, fn: (store: RedisRevocationStore) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  opts: ConnectionOpts,
+  io: CliIO,
+  fn: (store: RedisRevocationStore) => Promise<T>,
+): Promise<T> {
   const url = opts.redisUrl ?? io.env['REDIS_URL'] ?? DEFAULT_REDIS_URL
   const timeoutMs = Number(opts.timeoutMs)
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 10) throw new CliError('--timeout-ms: must be an integer >= 10', EXIT.USAGE)
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 10)
+    throw new CliError('--timeout-ms: must be an integer >= 10', EXIT.USAGE)
   let settings
   try {
-    settings = parseRedisSettings({ url, password: io.env['REDIS_PASSWORD'] ?? null, connect_timeout_ms: Math.min(timeoutMs, 60_000) })
+    settings = parseRedisSettings({
+      url,
+      password: io.env['REDIS_PASSWORD'] ?? null,
+      connect_timeout_ms: Math.min(timeoutMs, 60_000),
+    })
   } catch (error) {
-    throw new CliError(`--redis-url: ${isPluginError(error) ? (error.detail ?? error.message) : String(error)}`, EXIT.USAGE)
+    throw new CliError(
+      `--redis-url: ${isPluginError(error) ? (error.detail ?? error.message) : String(error)}`,
+      EXIT.USAGE,
+    )
   }
   let lastError = ''
-  const quiet = { info: () => undefined, warn: (m: string) => (lastError = m), error: (m: string) => (lastError = m) }
+  const quiet = {
+    info: () => undefined,
+    warn: (m: string) => (lastError = m),
+    error: (m: string) => (lastError = m),
+  }
   const redis = new SharedRedis(settings, { commandTimeoutMs: timeoutMs, failFast: false }, quiet)
-  const store = new RedisRevocationStore(redis, { prefix: opts.keyPrefix, timeoutMs, cacheTtlMs: 0, failFast: false })
+  const store = new RedisRevocationStore(redis, {
+    prefix: opts.keyPrefix,
+    timeoutMs,
+    cacheTtlMs: 0,
+    failFast: false,
+  })
   try {
     return await fn(store)
   } catch (error) {
     if (isRevocationUnavailable(error)) {
-      const last = lastError === '' ? '' : ` (last connection error: ${lastError.replace(/^redis \S+ /, '')})`
-      throw new CliError(`Redis ${describeRedis(settings)} unavailable: ${error.message}${last}`, EXIT.UNAVAILABLE)
+      const last =
+        lastError === '' ? '' : ` (last connection error: ${lastError.replace(/^redis \S+ /, '')})`
+      throw new CliError(
+        `Redis ${describeRedis(settings)} unavailable: ${error.message}${last}`,
+        EXIT.UNAVAILABLE,
+      )
     }
     throw error
   } finally {
@@ -113,62 +167,107 @@ function setExit(cmd: Command, code: number): void {
 export function registerRevoke(program: Command, io: CliIO): void {
   const revoke = program
     .command('revoke')
-    .description('Revoke JWTs in Redis for the jwt-revocation plugin: one token, a subject, or a consumer')
+    .description(
+      'Revoke JWTs in Redis for the jwt-revocation plugin: one token, a subject, or a consumer',
+    )
 
   withConnection(revoke.command('jti'), io)
     .description("Revoke one token by its jti, kept until the token's own expiry (plus leeway)")
     .argument('[jti]', 'the jti claim (or use --token)')
     .option('--token <jwt>', 'read jti and exp from this token (decoded, not verified)')
-    .option('--exp <time>', "the token's expiry: Unix seconds, ISO 8601, or 'never' to keep the revocation forever")
-    .option('--leeway <seconds>', 'keep the key this long after exp, to cover verifiers\' clock tolerance', String(DEFAULT_JTI_LEEWAY_SECONDS))
+    .option(
+      '--exp <time>',
+      "the token's expiry: Unix seconds, ISO 8601, or 'never' to keep the revocation forever",
+    )
+    .option(
+      '--leeway <seconds>',
+      "keep the key this long after exp, to cover verifiers' clock tolerance",
+      String(DEFAULT_JTI_LEEWAY_SECONDS),
+    )
     .option('--reason <text>', 'why, stored with the revocation')
     .option('--by <who>', 'who, stored with the revocation (default cli:<user>@<host>)')
-    .action(async (jtiArg: string | undefined, opts: RevokeOpts & { token?: string; exp?: string; leeway: string }) => {
-      const claims = opts.token === undefined ? undefined : tokenClaims(opts.token)
-      const fromToken = typeof claims?.jti === 'string' && claims.jti !== '' ? claims.jti : undefined
-      if (jtiArg !== undefined && fromToken !== undefined && jtiArg !== fromToken) {
-        throw new CliError(`the jti argument (${jtiArg}) and the token's jti (${fromToken}) differ`, EXIT.USAGE)
-      }
-      const jti = jtiArg ?? fromToken
-      if (jti === undefined) {
-        throw new CliError(claims === undefined ? 'give a jti or --token' : 'the token has no jti claim; it cannot be revoked alone (revoke its subject or consumer)', EXIT.USAGE)
-      }
-      const now = io.now()
-      let exp: number | undefined
-      if (opts.exp === 'never') exp = undefined
-      else if (opts.exp !== undefined) exp = parseTime(opts.exp, now, '--exp')
-      else if (typeof claims?.exp === 'number') exp = claims.exp
-      else {
-        throw new CliError(
-          claims === undefined ? "give the token's --exp (or --token, or --exp never)" : "the token has no exp; give --exp <time> or --exp never",
-          EXIT.USAGE,
+    .action(
+      async (
+        jtiArg: string | undefined,
+        opts: RevokeOpts & { token?: string; exp?: string; leeway: string },
+      ) => {
+        const claims = opts.token === undefined ? undefined : tokenClaims(opts.token)
+        const fromToken =
+          typeof claims?.jti === 'string' && claims.jti !== '' ? claims.jti : undefined
+        if (jtiArg !== undefined && fromToken !== undefined && jtiArg !== fromToken) {
+          throw new CliError(
+            `the jti argument (${jtiArg}) and the token's jti (${fromToken}) differ`,
+            EXIT.USAGE,
+          )
+        }
+        const jti = jtiArg ?? fromToken
+        if (jti === undefined) {
+          throw new CliError(
+            claims === undefined
+              ? 'give a jti or --token'
+              : 'the token has no jti claim; it cannot be revoked alone (revoke its subject or consumer)',
+            EXIT.USAGE,
+          )
+        }
+        const now = io.now()
+        let exp: number | undefined
+        if (opts.exp === 'never') exp = undefined
+        else if (opts.exp !== undefined) exp = parseTime(opts.exp, now, '--exp')
+        else if (typeof claims?.exp === 'number') exp = claims.exp
+        else {
+          throw new CliError(
+            claims === undefined
+              ? "give the token's --exp (or --token, or --exp never)"
+              : 'the token has no exp; give --exp <time> or --exp never',
+            EXIT.USAGE,
+          )
+        }
+        const leeway = parseDuration(opts.leeway, '--leeway')
+        const expireAt = exp === undefined ? undefined : exp + leeway
+        if (expireAt !== undefined && expireAt * 1000 <= now) {
+          io.out(
+            `jti ${jti}: the token expired at ${iso(exp as number)}; it is refused anyway, nothing stored`,
+          )
+          return
+        }
+        const target: RevocationTarget = { kind: 'jti', jti }
+        const result = await withStore(opts, io, (store) =>
+          store.revoke(
+            target,
+            { at: Math.floor(now / 1000), reason: opts.reason, by: opts.by ?? defaultBy() },
+            { expireAt },
+          ),
         )
-      }
-      const leeway = parseDuration(opts.leeway, '--leeway')
-      const expireAt = exp === undefined ? undefined : exp + leeway
-      if (expireAt !== undefined && expireAt * 1000 <= now) {
-        io.out(`jti ${jti}: the token expired at ${iso(exp as number)}; it is refused anyway, nothing stored`)
-        return
-      }
-      const target: RevocationTarget = { kind: 'jti', jti }
-      const result = await withStore(opts, io, (store) =>
-        store.revoke(target, { at: Math.floor(now / 1000), reason: opts.reason, by: opts.by ?? defaultBy() }, { expireAt }),
-      )
-      io.out(
-        `revoked jti ${jti} (key ${revocationKey(opts.keyPrefix, target)}, ${expireAt === undefined ? 'kept until lifted' : `kept until ${iso(expireAt)}`}; ${result.notified} plugin process(es) notified)`,
-      )
-    })
+        io.out(
+          `revoked jti ${jti} (key ${revocationKey(opts.keyPrefix, target)}, ${expireAt === undefined ? 'kept until lifted' : `kept until ${iso(expireAt)}`}; ${result.notified} plugin process(es) notified)`,
+        )
+      },
+    )
 
-  const cutoffCommand = (name: 'subject' | 'consumer', description: string, argument: string): Command =>
+  const cutoffCommand = (
+    name: 'subject' | 'consumer',
+    description: string,
+    argument: string,
+  ): Command =>
     withConnection(revoke.command(name), io)
       .description(description)
       .argument(argument)
-      .option('--at <time>', "refuse tokens issued before this moment: 'now', Unix seconds or ISO 8601", 'now')
-      .option('--ttl <duration>', 'forget the cutoff after this long (your longest token lifetime is enough), e.g. 24h')
+      .option(
+        '--at <time>',
+        "refuse tokens issued before this moment: 'now', Unix seconds or ISO 8601",
+        'now',
+      )
+      .option(
+        '--ttl <duration>',
+        'forget the cutoff after this long (your longest token lifetime is enough), e.g. 24h',
+      )
       .option('--reason <text>', 'why, stored with the revocation')
       .option('--by <who>', 'who, stored with the revocation (default cli:<user>@<host>)')
 
-  const writeCutoff = async (target: RevocationTarget, opts: RevokeOpts & { at: string; ttl?: string }): Promise<void> => {
+  const writeCutoff = async (
+    target: RevocationTarget,
+    opts: RevokeOpts & { at: string; ttl?: string },
+  ): Promise<void> => {
     const now = io.now()
     const at = parseTime(opts.at, now, '--at')
     const ttl = opts.ttl === undefined ? undefined : parseDuration(opts.ttl, '--ttl')
@@ -178,7 +277,9 @@ export function registerRevoke(program: Command, io: CliIO): void {
     )
     const what = describeTarget(target)
     if (!result.applied) {
-      io.out(`${what}: already revoked before ${iso(result.entry.at)}, which is later than ${iso(at)}; kept (lift it first to move the cutoff back)`)
+      io.out(
+        `${what}: already revoked before ${iso(result.entry.at)}, which is later than ${iso(at)}; kept (lift it first to move the cutoff back)`,
+      )
       return
     }
     io.out(
@@ -186,48 +287,91 @@ export function registerRevoke(program: Command, io: CliIO): void {
     )
   }
 
-  cutoffCommand('subject', 'Revoke every token a subject (sub) got before a moment, optionally for one issuer', '<sub>')
+  cutoffCommand(
+    'subject',
+    'Revoke every token a subject (sub) got before a moment, optionally for one issuer',
+    '<sub>',
+  )
     .option('--issuer <iss>', 'only tokens of this issuer (iss); without it, every issuer')
-    .action(async (sub: string, opts: RevokeOpts & { at: string; ttl?: string; issuer?: string }) => {
-      await writeCutoff({ kind: 'subject', sub, iss: opts.issuer }, opts)
-    })
+    .action(
+      async (sub: string, opts: RevokeOpts & { at: string; ttl?: string; issuer?: string }) => {
+        await writeCutoff({ kind: 'subject', sub, iss: opts.issuer }, opts)
+      },
+    )
 
   cutoffCommand('consumer', 'Revoke every token a Kong consumer got before a moment', '<consumer>')
     .option('--username', 'the argument is the consumer username, not its id')
-    .action(async (consumer: string, opts: RevokeOpts & { at: string; ttl?: string; username?: boolean }) => {
-      await writeCutoff(opts.username === true ? { kind: 'consumer_username', username: consumer } : { kind: 'consumer', id: consumer }, opts)
-    })
+    .action(
+      async (
+        consumer: string,
+        opts: RevokeOpts & { at: string; ttl?: string; username?: boolean },
+      ) => {
+        await writeCutoff(
+          opts.username === true
+            ? { kind: 'consumer_username', username: consumer }
+            : { kind: 'consumer', id: consumer },
+          opts,
+        )
+      },
+    )
 
   withConnection(revoke.command('lift'), io)
-    .description('Lift a revocation: lift jti <jti> | lift subject <sub> [--issuer] | lift consumer <consumer> [--username]')
+    .description(
+      'Lift a revocation: lift jti <jti> | lift subject <sub> [--issuer] | lift consumer <consumer> [--username]',
+    )
     .argument('<kind>', 'jti, subject or consumer')
     .argument('<value>', 'the jti, sub or consumer')
     .option('--issuer <iss>', 'subject: the issuer the revocation was made for')
     .option('--username', 'consumer: the value is the consumer username')
-    .action(async (kind: string, value: string, opts: ConnectionOpts & { issuer?: string; username?: boolean }) => {
-      let target: RevocationTarget
-      if (kind === 'jti') target = { kind: 'jti', jti: value }
-      else if (kind === 'subject') target = { kind: 'subject', sub: value, iss: opts.issuer }
-      else if (kind === 'consumer') target = opts.username === true ? { kind: 'consumer_username', username: value } : { kind: 'consumer', id: value }
-      else throw new CliError(`lift: unknown kind ${JSON.stringify(kind)}; use jti, subject or consumer`, EXIT.USAGE)
-      const result = await withStore(opts, io, (store) => store.lift(target))
-      io.out(
-        result.existed
-          ? `lifted revocation of ${describeTarget(target)} (${result.notified} plugin process(es) notified)`
-          : `${describeTarget(target)} was not revoked; nothing to lift`,
-      )
-    })
+    .action(
+      async (
+        kind: string,
+        value: string,
+        opts: ConnectionOpts & { issuer?: string; username?: boolean },
+      ) => {
+        let target: RevocationTarget
+        if (kind === 'jti') target = { kind: 'jti', jti: value }
+        else if (kind === 'subject') target = { kind: 'subject', sub: value, iss: opts.issuer }
+        else if (kind === 'consumer')
+          target =
+            opts.username === true
+              ? { kind: 'consumer_username', username: value }
+              : { kind: 'consumer', id: value }
+        else
+          throw new CliError(
+            `lift: unknown kind ${JSON.stringify(kind)}; use jti, subject or consumer`,
+            EXIT.USAGE,
+          )
+        const result = await withStore(opts, io, (store) => store.lift(target))
+        io.out(
+          result.existed
+            ? `lifted revocation of ${describeTarget(target)} (${result.notified} plugin process(es) notified)`
+            : `${describeTarget(target)} was not revoked; nothing to lift`,
+        )
+      },
+    )
 
   withConnection(revoke.command('status'), io)
     .description('Show whether a token is revoked, and why (exit code 1 when it is)')
     .option('--token <jwt>', 'the token (decoded, not verified): checks its jti, sub/iss and iat')
     .option('--jti <jti>', 'a jti')
     .option('--sub <sub>', 'a subject')
-    .option('--issuer <iss>', 'the subject\'s issuer')
+    .option('--issuer <iss>', "the subject's issuer")
     .option('--consumer <id>', 'the Kong consumer id the token authenticates as')
     .option('--consumer-username <name>', 'the Kong consumer username')
     .option('--json', 'print JSON')
-    .action(async function (this: Command, opts: ConnectionOpts & { token?: string; jti?: string; sub?: string; issuer?: string; consumer?: string; consumerUsername?: string; json?: boolean }) {
+    .action(async function (
+      this: Command,
+      opts: ConnectionOpts & {
+        token?: string
+        jti?: string
+        sub?: string
+        issuer?: string
+        consumer?: string
+        consumerUsername?: string
+        json?: boolean
+      },
+    ) {
       const claims: JWTPayload = opts.token === undefined ? {} : { ...tokenClaims(opts.token) }
       if (opts.jti !== undefined) claims.jti = opts.jti
       if (opts.sub !== undefined) claims.sub = opts.sub
@@ -236,14 +380,26 @@ export function registerRevoke(program: Command, io: CliIO): void {
       if (typeof claims.jti === 'string') targets.push({ kind: 'jti', jti: claims.jti })
       if (typeof claims.sub === 'string') {
         targets.push({ kind: 'subject', sub: claims.sub })
-        if (typeof claims.iss === 'string') targets.push({ kind: 'subject', sub: claims.sub, iss: claims.iss })
+        if (typeof claims.iss === 'string')
+          targets.push({ kind: 'subject', sub: claims.sub, iss: claims.iss })
       }
       if (opts.consumer !== undefined) targets.push({ kind: 'consumer', id: opts.consumer })
-      if (opts.consumerUsername !== undefined) targets.push({ kind: 'consumer_username', username: opts.consumerUsername })
-      if (targets.length === 0) throw new CliError('status: give --token, or at least one of --jti, --sub, --consumer, --consumer-username', EXIT.USAGE)
+      if (opts.consumerUsername !== undefined)
+        targets.push({ kind: 'consumer_username', username: opts.consumerUsername })
+      if (targets.length === 0)
+        throw new CliError(
+          'status: give --token, or at least one of --jti, --sub, --consumer, --consumer-username',
+          EXIT.USAGE,
+        )
 
-      const inspected: InspectResult[] = await withStore(opts, io, (store) => Promise.all(targets.map((t) => store.inspect(t))))
-      const findings = findRevocations(claims, targets, inspected.map((r) => r.entry))
+      const inspected: InspectResult[] = await withStore(opts, io, (store) =>
+        Promise.all(targets.map((t) => store.inspect(t))),
+      )
+      const findings = findRevocations(
+        claims,
+        targets,
+        inspected.map((r) => r.entry),
+      )
       const hasIat = typeof claims.iat === 'number'
       const revoked = findings.length > 0
       const rows = targets.map((target, i) => {
@@ -262,16 +418,24 @@ export function registerRevoke(program: Command, io: CliIO): void {
         io.out(JSON.stringify({ revoked, checked: rows }, null, 2))
       } else {
         for (const row of rows) {
-          const stored = row.stored === undefined
-            ? 'not revoked'
-            : `${row.target.startsWith('jti') ? 'revoked at' : 'cutoff'} ${iso(row.stored.at)}${row.stored.reason === undefined ? '' : ` (${row.stored.reason})`}${row.stored.by === undefined ? '' : ` by ${row.stored.by}`}${row.ttl_seconds === undefined ? '' : `, key expires in ${row.ttl_seconds} s`}`
-          const verdict = row.stored === undefined ? '' : row.revokes_token ? ' -> refuses this token' : ' -> this token was issued after it'
+          const stored =
+            row.stored === undefined
+              ? 'not revoked'
+              : `${row.target.startsWith('jti') ? 'revoked at' : 'cutoff'} ${iso(row.stored.at)}${row.stored.reason === undefined ? '' : ` (${row.stored.reason})`}${row.stored.by === undefined ? '' : ` by ${row.stored.by}`}${row.ttl_seconds === undefined ? '' : `, key expires in ${row.ttl_seconds} s`}`
+          const verdict =
+            row.stored === undefined
+              ? ''
+              : row.revokes_token
+                ? ' -> refuses this token'
+                : ' -> this token was issued after it'
           io.out(`${row.target}: ${stored}${verdict}   [${row.key}]`)
         }
         const first = findings[0]
         io.out(revoked && first !== undefined ? `REVOKED: ${first.why}` : 'not revoked')
         if (!hasIat && findings.some((f) => f.iatMissing)) {
-          io.out('note: no iat known (give --token): any cutoff above refuses the token unless the plugin has missing_iat = allow')
+          io.out(
+            'note: no iat known (give --token): any cutoff above refuses the token unless the plugin has missing_iat = allow',
+          )
         }
       }
       setExit(this, revoked ? EXIT.REVOKED : EXIT.OK)

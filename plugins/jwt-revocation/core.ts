@@ -25,7 +25,11 @@ export function needsConsumer(config: Pick<Config, 'check'>): boolean {
  * The keys to look up for this token and consumer: {@link tokenTargets} then
  * {@link consumerTargets}.
  */
-export function planLookup(claims: JWTPayload, consumer: ConsumerRef | undefined, config: Checks): RevocationTarget[] {
+export function planLookup(
+  claims: JWTPayload,
+  consumer: ConsumerRef | undefined,
+  config: Checks,
+): RevocationTarget[] {
   return [...tokenTargets(claims, config), ...consumerTargets(consumer, config)]
 }
 
@@ -41,7 +45,10 @@ export function tokenTargets(claims: JWTPayload, config: Checks): RevocationTarg
     const jti = stringClaim(claims, 'jti')
     if (jti !== undefined) targets.push({ kind: 'jti', jti })
     else if (config.missing_jti === 'refuse') {
-      throw new PluginError('ERR_CLAIM_MISSING', 'jti: required to check for revocation (missing_jti = refuse)')
+      throw new PluginError(
+        'ERR_CLAIM_MISSING',
+        'jti: required to check for revocation (missing_jti = refuse)',
+      )
     }
   }
   if (config.check.includes('subject')) {
@@ -49,14 +56,18 @@ export function tokenTargets(claims: JWTPayload, config: Checks): RevocationTarg
     if (sub !== undefined) {
       if (config.subject_scope !== 'issuer') targets.push({ kind: 'subject', sub })
       const iss = stringClaim(claims, 'iss')
-      if (config.subject_scope !== 'global' && iss !== undefined) targets.push({ kind: 'subject', sub, iss })
+      if (config.subject_scope !== 'global' && iss !== undefined)
+        targets.push({ kind: 'subject', sub, iss })
     }
   }
   return targets
 }
 
 /** The consumer's keys, by id and by username; none without an authenticated consumer. */
-export function consumerTargets(consumer: ConsumerRef | undefined, config: Pick<Config, 'check'>): RevocationTarget[] {
+export function consumerTargets(
+  consumer: ConsumerRef | undefined,
+  config: Pick<Config, 'check'>,
+): RevocationTarget[] {
   if (!config.check.includes('consumer') || consumer === undefined) return []
   const targets: RevocationTarget[] = [{ kind: 'consumer', id: consumer.id }]
   if (typeof consumer.username === 'string' && consumer.username !== '') {
@@ -91,12 +102,22 @@ export function findRevocations(
     if (entry === undefined) return
     const reason = entry.reason === undefined ? '' : ` (${entry.reason})`
     if (target.kind === 'jti') {
-      findings.push({ target, entry, iatMissing: false, why: `jti ${target.jti} revoked at ${isoTime(entry.at)}${reason}` })
+      findings.push({
+        target,
+        entry,
+        iatMissing: false,
+        why: `jti ${target.jti} revoked at ${isoTime(entry.at)}${reason}`,
+      })
       return
     }
     const what = describeTarget(target)
     if (iat === undefined) {
-      findings.push({ target, entry, iatMissing: true, why: `${what} revoked before ${isoTime(entry.at)}, token has no iat${reason}` })
+      findings.push({
+        target,
+        entry,
+        iatMissing: true,
+        why: `${what} revoked before ${isoTime(entry.at)}, token has no iat${reason}`,
+      })
     } else if (iat < entry.at) {
       findings.push({
         target,
@@ -125,7 +146,10 @@ export function decide(
   if (revoked !== undefined) throw new PluginError('ERR_TOKEN_REVOKED', revoked.why)
   const noIat = findings[0]
   if (noIat !== undefined && config.missing_iat === 'refuse') {
-    throw new PluginError('ERR_CLAIM_MISSING', `iat: required because ${noIat.why} (missing_iat = refuse)`)
+    throw new PluginError(
+      'ERR_CLAIM_MISSING',
+      `iat: required because ${noIat.why} (missing_iat = refuse)`,
+    )
   }
 }
 
@@ -146,7 +170,9 @@ export function describeTarget(target: RevocationTarget): string {
     case 'jti':
       return `jti ${target.jti}`
     case 'subject':
-      return target.iss === undefined ? `subject ${target.sub}` : `subject ${target.sub} of issuer ${target.iss}`
+      return target.iss === undefined
+        ? `subject ${target.sub}`
+        : `subject ${target.sub} of issuer ${target.iss}`
     case 'consumer':
       return `consumer ${target.id}`
     case 'consumer_username':

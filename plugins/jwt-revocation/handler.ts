@@ -5,8 +5,18 @@ import { runPhase, tryParse, type ParsedConfig } from '../shared/pdk/boundary'
 import type { KongConsumer, Pdk } from '../shared/pdk/port'
 import { readVerifiedToken } from '../shared/pdk/shared-context'
 import { sharedRevocationStore } from '../shared/revocation/redis-revocation-store'
-import { isRevocationUnavailable, type RevocationStore } from '../shared/revocation/revocation-store'
-import { consumerTargets, decide, needsConsumer, onUnavailable, tokenTargets, type ConsumerRef } from './core'
+import {
+  isRevocationUnavailable,
+  type RevocationStore,
+} from '../shared/revocation/revocation-store'
+import {
+  consumerTargets,
+  decide,
+  needsConsumer,
+  onUnavailable,
+  tokenTargets,
+  type ConsumerRef,
+} from './core'
 import { parseConfig, type Config } from './schema'
 
 export const NAME = 'jwt-revocation'
@@ -40,12 +50,16 @@ export async function checkRevocation(
   const token = await readVerifiedToken(pdk)
   if (token === undefined) {
     if (config.require_token) {
-      throw new PluginError('ERR_SCOPE_CONTEXT_MISSING', 'no verified token in kong.ctx.shared (require_token = true)')
+      throw new PluginError(
+        'ERR_SCOPE_CONTEXT_MISSING',
+        'no verified token in kong.ctx.shared (require_token = true)',
+      )
     }
     return
   }
   const targets = tokenTargets(token.claims, config)
-  if (needsConsumer(config)) targets.push(...consumerTargets(consumerRef(await pdk.client.getConsumer()), config))
+  if (needsConsumer(config))
+    targets.push(...consumerTargets(consumerRef(await pdk.client.getConsumer()), config))
   if (targets.length === 0) return
 
   let entries: Awaited<ReturnType<RevocationStore['lookup']>>
@@ -60,15 +74,23 @@ export async function checkRevocation(
 }
 
 function consumerRef(consumer: KongConsumer | undefined): ConsumerRef | undefined {
-  if (typeof consumer !== 'object' || consumer === null || typeof consumer.id !== 'string') return undefined
-  return { id: consumer.id, username: typeof consumer.username === 'string' ? consumer.username : undefined }
+  if (typeof consumer !== 'object' || consumer === null || typeof consumer.id !== 'string')
+    return undefined
+  return {
+    id: consumer.id,
+    username: typeof consumer.username === 'string' ? consumer.username : undefined,
+  }
 }
 
 /**
  * At most one fail_open line per interval, with the count of requests passed meanwhile: an
  * outage under load must not flood Kong's error log.
  */
-export function throttledLog(logger: Logger, intervalMs = 5000, now: () => number = Date.now): (line: string) => void {
+export function throttledLog(
+  logger: Logger,
+  intervalMs = 5000,
+  now: () => number = Date.now,
+): (line: string) => void {
   let last = Number.NEGATIVE_INFINITY
   let suppressed = 0
   return (line) => {

@@ -1,6 +1,10 @@
 import { PluginError } from '../shared/errors'
 import { toKongSchema, type KongField } from '../shared/schema/kong-fields'
-import { parseRedisSettings, redisRecordField, type RedisSettings } from '../shared/schema/redis-fields'
+import {
+  parseRedisSettings,
+  redisRecordField,
+  type RedisSettings,
+} from '../shared/schema/redis-fields'
 import { DEFAULT_KEY_PREFIX } from '../shared/revocation/keys'
 
 export type CheckKind = 'jti' | 'subject' | 'consumer'
@@ -46,7 +50,9 @@ export interface Config {
 }
 
 export const fields = {
-  redis: redisRecordField('Where revocations are stored: a single Redis server, a Sentinel group or a Cluster.'),
+  redis: redisRecordField(
+    'Where revocations are stored: a single Redis server, a Sentinel group or a Cluster.',
+  ),
   key_prefix: {
     type: 'string',
     default: DEFAULT_KEY_PREFIX,
@@ -178,7 +184,12 @@ export function parseConfig(raw: unknown): Config {
 
   return Object.freeze({
     redis: parseRedisSettings(r['redis'], 'redis'),
-    key_prefix: text('key_prefix', DEFAULT_KEY_PREFIX, /^\S+$/, 'must be a non-empty string without spaces'),
+    key_prefix: text(
+      'key_prefix',
+      DEFAULT_KEY_PREFIX,
+      /^\S+$/,
+      'must be a non-empty string without spaces',
+    ),
     check: Object.freeze(check),
     subject_scope: pick('subject_scope', ['global', 'issuer', 'both'] as const, 'both'),
     missing_jti: pick('missing_jti', ['refuse', 'allow'] as const, 'refuse'),

@@ -25,7 +25,7 @@ export class MemoryRevocationStore implements RevocationStore, RevocationWriter 
   /** Every lookup, as the list of keys it asked for (one lookup = one Redis round trip). */
   readonly lookups: string[][] = []
   unavailable = false
-  failWith: unknown = undefined
+  failWith: Error | undefined = undefined
 
   constructor(
     readonly prefix = 'jwt-revocation:',
@@ -43,7 +43,11 @@ export class MemoryRevocationStore implements RevocationStore, RevocationWriter 
     })
   }
 
-  async revoke(target: RevocationTarget, entry: RevocationEntry, options?: RevokeOptions): Promise<RevokeResult> {
+  async revoke(
+    target: RevocationTarget,
+    entry: RevocationEntry,
+    options?: RevokeOptions,
+  ): Promise<RevokeResult> {
     const key = revocationKey(this.prefix, target)
     const current = this.get(key)
     if (current !== undefined && target.kind !== 'jti' && decodeEntry(current).at >= entry.at) {
@@ -67,7 +71,10 @@ export class MemoryRevocationStore implements RevocationStore, RevocationWriter 
     return {
       key,
       entry: v === undefined ? undefined : decodeEntry(v),
-      ttlSeconds: v !== undefined && expireAt !== undefined ? Math.ceil(expireAt - this.clock.now() / 1000) : undefined,
+      ttlSeconds:
+        v !== undefined && expireAt !== undefined
+          ? Math.ceil(expireAt - this.clock.now() / 1000)
+          : undefined,
     }
   }
 

@@ -67,7 +67,11 @@ export function redisOptions(settings: RedisSettings, tuning: RedisTuning): Redi
       sentinelRetryStrategy: reconnectDelay,
       sentinelCommandTimeout: tuning.commandTimeoutMs,
       ...(settings.tls
-        ? { tls: tlsOptions(settings, undefined), enableTLSForSentinelMode: true, sentinelTLS: tlsOptions(settings, undefined) }
+        ? {
+            tls: tlsOptions(settings, undefined),
+            enableTLSForSentinelMode: true,
+            sentinelTLS: tlsOptions(settings, undefined),
+          }
         : {}),
     } satisfies RedisOptions)
   } else if (settings.url.startsWith('/')) {
@@ -179,7 +183,11 @@ export class SharedRedis {
    * SUBSCRIBEs and then tells the listeners they are live, unless the connection went down
    * meanwhile (the epoch moved): then the next 'ready' does it again.
    */
-  private subscribeChannel(sub: RedisClient, channel: string, listeners: Iterable<ChannelListener>): void {
+  private subscribeChannel(
+    sub: RedisClient,
+    channel: string,
+    listeners: Iterable<ChannelListener>,
+  ): void {
     const epoch = this.#epoch
     sub.subscribe(channel).then(
       () => {
@@ -237,7 +245,11 @@ export class SharedRedis {
 const REGISTRY = new Map<string, SharedRedis>()
 
 /** The process-wide connection for these settings, created on first use. */
-export function sharedRedis(settings: RedisSettings, tuning: RedisTuning, logger: Logger): SharedRedis {
+export function sharedRedis(
+  settings: RedisSettings,
+  tuning: RedisTuning,
+  logger: Logger,
+): SharedRedis {
   const key = JSON.stringify([settings, tuning])
   let shared = REGISTRY.get(key)
   if (shared === undefined) {

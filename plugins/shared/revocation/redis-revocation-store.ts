@@ -118,7 +118,11 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
     })
   }
 
-  async revoke(target: RevocationTarget, entry: RevocationEntry, options?: RevokeOptions): Promise<RevokeResult> {
+  async revoke(
+    target: RevocationTarget,
+    entry: RevocationEntry,
+    options?: RevokeOptions,
+  ): Promise<RevokeResult> {
     const key = revocationKey(this.options.prefix, target)
     const value = encodeEntry(entry)
     const cutoff = target.kind === 'jti' ? '' : String(entry.at)
@@ -126,7 +130,14 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
     const reply = await this.bounded('revoke', async () => {
       await this.ready()
       return this.#client.eval(
-        REVOKE_SCRIPT, 1, key, value, cutoff, expireAt, this.#channel, encodeEvent({ op: 'revoke', key }),
+        REVOKE_SCRIPT,
+        1,
+        key,
+        value,
+        cutoff,
+        expireAt,
+        this.#channel,
+        encodeEvent({ op: 'revoke', key }),
       )
     })
     const [applied, stored, notified] = reply as [number, string, number]
@@ -191,7 +202,12 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RevocationUnavailableError(`${what}: no answer within ${this.options.timeoutMs} ms`)),
+        () =>
+          reject(
+            new RevocationUnavailableError(
+              `${what}: no answer within ${this.options.timeoutMs} ms`,
+            ),
+          ),
         this.options.timeoutMs,
       )
       timer.unref()
@@ -224,7 +240,11 @@ export function sharedRevocationStore(
   const key = JSON.stringify([settings, options.prefix, options.timeoutMs, options.cacheTtlMs])
   let store = STORES.get(key)
   if (store === undefined) {
-    const redis = sharedRedis(settings, { commandTimeoutMs: options.timeoutMs, failFast: true }, logger)
+    const redis = sharedRedis(
+      settings,
+      { commandTimeoutMs: options.timeoutMs, failFast: true },
+      logger,
+    )
     store = new RedisRevocationStore(redis, options)
     STORES.set(key, store)
   }

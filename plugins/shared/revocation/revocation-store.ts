@@ -43,7 +43,11 @@ export interface RevocationWriter {
    * Stores a revocation. A cutoff never moves earlier: if a later one is stored it is kept
    * (lift it first to move it back). A jti entry is always written.
    */
-  revoke(target: RevocationTarget, entry: RevocationEntry, options?: RevokeOptions): Promise<RevokeResult>
+  revoke(
+    target: RevocationTarget,
+    entry: RevocationEntry,
+    options?: RevokeOptions,
+  ): Promise<RevokeResult>
   /** Removes a revocation; resolves to whether one existed. */
   lift(target: RevocationTarget): Promise<{ readonly existed: boolean; readonly notified: number }>
   /** Reads one target without the cache, with its key and TTL, for `status`. */

@@ -70,54 +70,65 @@ export const REDIS_FIELDS = {
     required: false,
     referenceable: true,
     encrypted: true,
-    description: 'Password (of the ACL user, or `requirepass`). Overrides a password in `url`. Never logged.',
+    description:
+      'Password (of the ACL user, or `requirepass`). Overrides a password in `url`. Never logged.',
   },
   database: {
     type: 'integer',
     default: 0,
     between: [0, 15],
-    description: 'Database index. Overridden by a `/db` path in `url`; must stay 0 in cluster mode.',
+    description:
+      'Database index. Overridden by a `/db` path in `url`; must stay 0 in cluster mode.',
   },
   tls: {
     type: 'boolean',
     default: false,
-    description: 'Use TLS to the Redis servers (sentinel and cluster modes; single mode uses a `rediss://` URL).',
+    description:
+      'Use TLS to the Redis servers (sentinel and cluster modes; single mode uses a `rediss://` URL).',
   },
   tls_verify: {
     type: 'boolean',
     default: true,
-    description: "Verify the server's TLS certificate against the system CAs. Turn off only for tests.",
+    description:
+      "Verify the server's TLS certificate against the system CAs. Turn off only for tests.",
   },
   tls_server_name: {
     type: 'string',
     required: false,
-    description: 'SNI name and name to verify in the server certificate, when it differs from the host.',
+    description:
+      'SNI name and name to verify in the server certificate, when it differs from the host.',
   },
   sentinels: hostPortList('Sentinel mode: the Sentinel servers as `host:port` strings.'),
   sentinel_name: {
     type: 'string',
     required: false,
-    description: 'Sentinel mode: the name of the monitored master group (`sentinel monitor <name> …`).',
+    description:
+      'Sentinel mode: the name of the monitored master group (`sentinel monitor <name> …`).',
   },
   sentinel_username: {
     type: 'string',
     required: false,
     referenceable: true,
-    description: 'Sentinel mode: ACL user name for the Sentinels themselves, when they require one.',
+    description:
+      'Sentinel mode: ACL user name for the Sentinels themselves, when they require one.',
   },
   sentinel_password: {
     type: 'string',
     required: false,
     referenceable: true,
     encrypted: true,
-    description: 'Sentinel mode: password for the Sentinels themselves (`requirepass` of the Sentinels). Never logged.',
+    description:
+      'Sentinel mode: password for the Sentinels themselves (`requirepass` of the Sentinels). Never logged.',
   },
-  cluster_nodes: hostPortList('Cluster mode: seed nodes as `host:port` strings; the rest of the cluster is discovered.'),
+  cluster_nodes: hostPortList(
+    'Cluster mode: seed nodes as `host:port` strings; the rest of the cluster is discovered.',
+  ),
   connect_timeout_ms: {
     type: 'integer',
     default: 1000,
     between: [50, 60_000],
-    description: 'How long one connection attempt may take before it is abandoned and retried with backoff.',
+    description:
+      'How long one connection attempt may take before it is abandoned and retried with backoff.',
   },
 } as const satisfies Record<keyof RedisSettings, KongField>
 
@@ -192,11 +203,14 @@ export function parseRedisSettings(raw: unknown, path = 'redis'): RedisSettings 
     bad('url', 'must start with redis:// or rediss://, or be an absolute Unix socket path')
   }
   if (mode === 'sentinel') {
-    if (settings.sentinels.length === 0) bad('sentinels', 'sentinel mode needs at least one sentinel')
-    if (settings.sentinel_name === undefined) bad('sentinel_name', 'sentinel mode needs the master group name')
+    if (settings.sentinels.length === 0)
+      bad('sentinels', 'sentinel mode needs at least one sentinel')
+    if (settings.sentinel_name === undefined)
+      bad('sentinel_name', 'sentinel mode needs the master group name')
   }
   if (mode === 'cluster') {
-    if (settings.cluster_nodes.length === 0) bad('cluster_nodes', 'cluster mode needs at least one node')
+    if (settings.cluster_nodes.length === 0)
+      bad('cluster_nodes', 'cluster mode needs at least one node')
     if (settings.database !== 0) bad('database', 'Redis Cluster only has database 0')
   }
   return Object.freeze(settings)

@@ -12,125 +12,164 @@ const DECISION_BOUND_MS = 1500
 
 const skip = noPrivateRedisReason()
 
-describe.skipIf(skip !== undefined)(`jwt-revocation: (integration, Redis outages) ${skip ?? ''}`.trim(), () => {
-  let server: PrivateRedis
+describe.skipIf(skip !== undefined)(
+  `jwt-revocation: (integration, Redis outages) ${skip ?? ''}`.trim(),
+  () => {
+    let server: PrivateRedis
 
-  beforeAll(async () => {
-    server = await PrivateRedis.start({ appendonly: true })
-  })
-  afterEach(async () => {
-    // Each test gets fresh process-wide connections, as a new plugin server process would.
-    await closeSharedRedis()
-    forgetSharedRevocationStores()
-    if (!server.running) await server.restart()
-  })
-  afterAll(async () => {
-    await server?.dispose()
-  })
-
-  const plugin = (prefix: string, over: Record<string, unknown> = {}): { handler: JwtRevocationHandler; logger: MemoryLogger } => {
-    const logger = new MemoryLogger()
-    const handler = new JwtRevocationHandler({ redis: { url: server.url }, key_prefix: prefix, timeout_ms: 200, ...over }, { logger })
-    return { handler, logger }
-  }
-
-  /** Sends requests back to back with fresh jtis (never cached) and records each decision. */
-  async function traffic(handler: JwtRevocationHandler, during: () => Promise<void>) {
-    const results: { status: number; code: unknown; ms: number }[] = []
-    let stop = false
-    const loop = (async () => {
-      let i = 0
-      while (!stop) {
-        results.push(await request(handler, token({ jti: `t-${i++}`, sub: 'load' })))
-        await new Promise((r) => setTimeout(r, 5))
-      }
-    })()
-    await during()
-    stop = true
-    await loop
-    return results
-  }
-
-  it('fail_closed: Redis stopped mid-traffic turns into 503s, each decided within the bound, and recovers', async () => {
-    const { handler } = plugin(testPrefix('stop-closed'), { cache_ttl_ms: 0 })
-    const results = await traffic(handler, async () => {
-      await within(2000, async () => (await request(handler, token({ jti: 'warm' }))).status === 200)
-      await server.stop()
-      await new Promise((r) => setTimeout(r, 500))
+    beforeAll(async () => {
+      server = await PrivateRedis.start({ appendonly: true })
     })
-    const statuses = new Set(results.map((r) => r.status))
-    expect([...statuses].every((s) => s === 200 || s === 503)).toBe(true)
-    expect(results.at(-1)).toMatchObject({ status: 503, code: 'ERR_REVOCATION_UNAVAILABLE' })
-    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(DECISION_BOUND_MS)
-    await server.restart()
-    const back = await within(5000, async () => (await request(handler, token({ jti: 'again' }))).status === 200, 50)
-    expect(back).toBeLessThan(5000)
-  })
-
-  it('fail_open: Redis stopped mid-traffic lets requests through, logs it, within the bound', async () => {
-    const { handler, logger } = plugin(testPrefix('stop-open'), { cache_ttl_ms: 0, on_unavailable: 'fail_open' })
-    const results = await traffic(handler, async () => {
-      await within(2000, async () => (await request(handler, token({ jti: 'warm' }))).status === 200)
-      await server.stop()
-      await new Promise((r) => setTimeout(r, 500))
+    afterEach(async () => {
+      // Each test gets fresh process-wide connections, as a new plugin server process would.
+      await closeSharedRedis()
+      forgetSharedRevocationStores()
+      if (!server.running) await server.restart()
     })
-    expect(results.every((r) => r.status === 200)).toBe(true)
-    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(DECISION_BOUND_MS)
-    expect(logger.lines.some((l) => l.level === 'warn' && /fail_open/.test(l.message))).toBe(true)
-  })
+    afterAll(async () => {
+      await server?.dispose()
+    })
 
-  it('a hung Redis (SIGSTOP) is bounded by timeout_ms: 503 under fail_closed', async () => {
-    const { handler } = plugin(testPrefix('hung'), { cache_ttl_ms: 0 })
-    await within(2000, async () => (await request(handler, token({ jti: 'warm' }))).status === 200)
-    server.pause()
-    try {
-      for (let i = 0; i < 3; i++) {
-        const r = await request(handler, token({ jti: `hung-${i}` }))
-        expect(r).toMatchObject({ status: 503, code: 'ERR_REVOCATION_UNAVAILABLE' })
-        expect(r.ms).toBeLessThan(DECISION_BOUND_MS)
-      }
-    } finally {
-      server.resume()
+    const plugin = (
+      prefix: string,
+      over: Record<string, unknown> = {},
+    ): { handler: JwtRevocationHandler; logger: MemoryLogger } => {
+      const logger = new MemoryLogger()
+      const handler = new JwtRevocationHandler(
+        { redis: { url: server.url }, key_prefix: prefix, timeout_ms: 200, ...over },
+        { logger },
+      )
+      return { handler, logger }
     }
-  })
 
-  it('a Redis that was never reachable is bounded too (first connection)', async () => {
-    await server.stop()
-    const { handler } = plugin(testPrefix('never'), { cache_ttl_ms: 0 })
-    const r = await request(handler, token({ jti: 'x' }))
-    expect(r).toMatchObject({ status: 503, code: 'ERR_REVOCATION_UNAVAILABLE' })
-    expect(r.ms).toBeLessThan(DECISION_BOUND_MS)
-  })
+    /** Sends requests back to back with fresh jtis (never cached) and records each decision. */
+    async function traffic(handler: JwtRevocationHandler, during: () => Promise<void>) {
+      const results: { status: number; code: unknown; ms: number }[] = []
+      let stop = false
+      const loop = (async () => {
+        let i = 0
+        while (!stop) {
+          results.push(await request(handler, token({ jti: `t-${i++}`, sub: 'load' })))
+          await new Promise((r) => setTimeout(r, 5))
+        }
+      })()
+      await during()
+      stop = true
+      await loop
+      return results
+    }
 
-  it('drops the cache when Redis goes away: a cached token is not waved through under fail_closed', async () => {
-    const { handler } = plugin(testPrefix('cache-drop'), { cache_ttl_ms: 60_000 })
-    const jwt = token({ jti: 'cached-then-down' })
-    await within(2000, async () => (await request(handler, jwt)).status === 200)
-    await new Promise((r) => setTimeout(r, 200))
-    await server.stop()
-    await within(1000, async () => (await request(handler, jwt)).status === 503)
-  })
+    it('fail_closed: Redis stopped mid-traffic turns into 503s, each decided within the bound, and recovers', async () => {
+      const { handler } = plugin(testPrefix('stop-closed'), { cache_ttl_ms: 0 })
+      const results = await traffic(handler, async () => {
+        await within(
+          2000,
+          async () => (await request(handler, token({ jti: 'warm' }))).status === 200,
+        )
+        await server.stop()
+        await new Promise((r) => setTimeout(r, 500))
+      })
+      const statuses = new Set(results.map((r) => r.status))
+      expect([...statuses].every((s) => s === 200 || s === 503)).toBe(true)
+      expect(results.at(-1)).toMatchObject({ status: 503, code: 'ERR_REVOCATION_UNAVAILABLE' })
+      expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(DECISION_BOUND_MS)
+      await server.restart()
+      const back = await within(
+        5000,
+        async () => (await request(handler, token({ jti: 'again' }))).status === 200,
+        50,
+      )
+      expect(back).toBeLessThan(5000)
+    })
 
-  it('keeps every revocation across a Redis restart: they live in Redis, not in the plugin', async () => {
-    const prefix = testPrefix('restart')
-    const io = { out: () => undefined, err: () => undefined, env: { REDIS_URL: server.url }, now: () => Date.now() }
-    const jwt = token({ jti: 'survivor', sub: 'grace', iss: 'https://idp' })
-    expect(await run(['revoke', 'jti', '--token', jwt, '--key-prefix', prefix], io)).toBe(0)
-    expect(await run(['revoke', 'subject', 'heidi', '--issuer', 'https://idp', '--key-prefix', prefix], io)).toBe(0)
-    expect(await run(['revoke', 'consumer', 'c-9', '--key-prefix', prefix], io)).toBe(0)
-    const { handler } = plugin(prefix)
-    expect((await request(handler, jwt)).status).toBe(401)
+    it('fail_open: Redis stopped mid-traffic lets requests through, logs it, within the bound', async () => {
+      const { handler, logger } = plugin(testPrefix('stop-open'), {
+        cache_ttl_ms: 0,
+        on_unavailable: 'fail_open',
+      })
+      const results = await traffic(handler, async () => {
+        await within(
+          2000,
+          async () => (await request(handler, token({ jti: 'warm' }))).status === 200,
+        )
+        await server.stop()
+        await new Promise((r) => setTimeout(r, 500))
+      })
+      expect(results.every((r) => r.status === 200)).toBe(true)
+      expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(DECISION_BOUND_MS)
+      expect(logger.lines.some((l) => l.level === 'warn' && /fail_open/.test(l.message))).toBe(true)
+    })
 
-    await server.restart()
-    // The running plugin reconnects and still refuses…
-    await within(5000, async () => (await request(handler, jwt)).status === 401, 50)
-    // …and so does a brand-new plugin process.
-    await closeSharedRedis()
-    forgetSharedRevocationStores()
-    const fresh = plugin(prefix).handler
-    expect((await request(fresh, jwt)).status).toBe(401)
-    expect((await request(fresh, token({ jti: 'h', sub: 'heidi', iss: 'https://idp' }))).status).toBe(401)
-    expect((await request(fresh, token({ jti: 'c' }), { id: 'c-9' })).status).toBe(401)
-    expect((await request(fresh, token({ jti: 'ok', sub: 'ivan' }), { id: 'c-10' })).status).toBe(200)
-  })
-})
+    it('a hung Redis (SIGSTOP) is bounded by timeout_ms: 503 under fail_closed', async () => {
+      const { handler } = plugin(testPrefix('hung'), { cache_ttl_ms: 0 })
+      await within(
+        2000,
+        async () => (await request(handler, token({ jti: 'warm' }))).status === 200,
+      )
+      server.pause()
+      try {
+        for (let i = 0; i < 3; i++) {
+          const r = await request(handler, token({ jti: `hung-${i}` }))
+          expect(r).toMatchObject({ status: 503, code: 'ERR_REVOCATION_UNAVAILABLE' })
+          expect(r.ms).toBeLessThan(DECISION_BOUND_MS)
+        }
+      } finally {
+        server.resume()
+      }
+    })
+
+    it('a Redis that was never reachable is bounded too (first connection)', async () => {
+      await server.stop()
+      const { handler } = plugin(testPrefix('never'), { cache_ttl_ms: 0 })
+      const r = await request(handler, token({ jti: 'x' }))
+      expect(r).toMatchObject({ status: 503, code: 'ERR_REVOCATION_UNAVAILABLE' })
+      expect(r.ms).toBeLessThan(DECISION_BOUND_MS)
+    })
+
+    it('drops the cache when Redis goes away: a cached token is not waved through under fail_closed', async () => {
+      const { handler } = plugin(testPrefix('cache-drop'), { cache_ttl_ms: 60_000 })
+      const jwt = token({ jti: 'cached-then-down' })
+      await within(2000, async () => (await request(handler, jwt)).status === 200)
+      await new Promise((r) => setTimeout(r, 200))
+      await server.stop()
+      await within(1000, async () => (await request(handler, jwt)).status === 503)
+    })
+
+    it('keeps every revocation across a Redis restart: they live in Redis, not in the plugin', async () => {
+      const prefix = testPrefix('restart')
+      const io = {
+        out: () => undefined,
+        err: () => undefined,
+        env: { REDIS_URL: server.url },
+        now: () => Date.now(),
+      }
+      const jwt = token({ jti: 'survivor', sub: 'grace', iss: 'https://idp' })
+      expect(await run(['revoke', 'jti', '--token', jwt, '--key-prefix', prefix], io)).toBe(0)
+      expect(
+        await run(
+          ['revoke', 'subject', 'heidi', '--issuer', 'https://idp', '--key-prefix', prefix],
+          io,
+        ),
+      ).toBe(0)
+      expect(await run(['revoke', 'consumer', 'c-9', '--key-prefix', prefix], io)).toBe(0)
+      const { handler } = plugin(prefix)
+      expect((await request(handler, jwt)).status).toBe(401)
+
+      await server.restart()
+      // The running plugin reconnects and still refuses…
+      await within(5000, async () => (await request(handler, jwt)).status === 401, 50)
+      // …and so does a brand-new plugin process.
+      await closeSharedRedis()
+      forgetSharedRevocationStores()
+      const fresh = plugin(prefix).handler
+      expect((await request(fresh, jwt)).status).toBe(401)
+      expect(
+        (await request(fresh, token({ jti: 'h', sub: 'heidi', iss: 'https://idp' }))).status,
+      ).toBe(401)
+      expect((await request(fresh, token({ jti: 'c' }), { id: 'c-9' })).status).toBe(401)
+      expect((await request(fresh, token({ jti: 'ok', sub: 'ivan' }), { id: 'c-10' })).status).toBe(
+        200,
+      )
+    })
+  },
+)

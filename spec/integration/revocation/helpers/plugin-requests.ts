@@ -21,11 +21,19 @@ export async function request(
   if (consumer !== undefined) kong.authenticated = { consumer, credential: null }
   const t0 = performance.now()
   await handler.accessWith(kong)
-  return { status: kong.exitResult?.status ?? 200, code: kong.exitResult?.body['code'], ms: performance.now() - t0 }
+  return {
+    status: kong.exitResult?.status ?? 200,
+    code: kong.exitResult?.body['code'],
+    ms: performance.now() - t0,
+  }
 }
 
 /** Polls `probe` until it returns true; resolves to the milliseconds it took, or throws. */
-export async function within(ms: number, probe: () => Promise<boolean>, intervalMs = 10): Promise<number> {
+export async function within(
+  ms: number,
+  probe: () => Promise<boolean>,
+  intervalMs = 10,
+): Promise<number> {
   const t0 = performance.now()
   while (performance.now() - t0 < ms) {
     if (await probe()) return performance.now() - t0

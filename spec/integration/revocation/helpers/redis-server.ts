@@ -43,7 +43,11 @@ async function freePort(): Promise<number> {
     srv.once('error', reject)
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address()
-      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))))
+      srv.close(() =>
+        typeof addr === 'object' && addr !== null
+          ? resolve(addr.port)
+          : reject(new Error('no port')),
+      )
     })
   })
 }
@@ -75,7 +79,11 @@ export class PrivateRedis {
 
   static async start(options: { appendonly?: boolean } = {}): Promise<PrivateRedis> {
     if (REDIS_BINARY === undefined) throw new Error('redis-server not installed')
-    const r = new PrivateRedis(await freePort(), mkdtempSync(join(tmpdir(), 'revocation-redis-')), options.appendonly ?? false)
+    const r = new PrivateRedis(
+      await freePort(),
+      mkdtempSync(join(tmpdir(), 'revocation-redis-')),
+      options.appendonly ?? false,
+    )
     await r.launch()
     return r
   }
@@ -90,8 +98,20 @@ export class PrivateRedis {
 
   private async launch(): Promise<void> {
     const args = [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
-      '--appendonly', this.appendonly ? 'yes' : 'no', '--appendfsync', 'always', '--daemonize', 'no',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--appendonly',
+      this.appendonly ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
+      '--daemonize',
+      'no',
     ]
     const proc = spawn(REDIS_BINARY as string, args, { stdio: 'ignore' })
     this.#proc = proc
@@ -152,7 +172,13 @@ export async function cleanupTestKeys(url: string): Promise<void> {
     await client.connect()
     let cursor = '0'
     do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `test:*:${process.pid}:*`, 'COUNT', 500)
+      const [next, keys] = await client.scan(
+        cursor,
+        'MATCH',
+        `test:*:${process.pid}:*`,
+        'COUNT',
+        500,
+      )
       cursor = next
       if (keys.length > 0) await client.del(...keys)
     } while (cursor !== '0')

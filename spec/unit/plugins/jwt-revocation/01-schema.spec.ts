@@ -9,7 +9,8 @@ import type { KongField } from '../../../../plugins/shared/schema/kong-fields'
 /** What Kong sends for a plugin configured with nothing: defaults filled in, the rest null. */
 function kongDefaults(): Record<string, unknown> {
   const redis: Record<string, unknown> = {}
-  for (const [name, f] of Object.entries(REDIS_FIELDS)) redis[name] = 'default' in f ? f.default : null
+  for (const [name, f] of Object.entries(REDIS_FIELDS))
+    redis[name] = 'default' in f ? f.default : null
   const config: Record<string, unknown> = {}
   for (const [name, f] of Object.entries(fields)) config[name] = 'default' in f ? f.default : null
   return { ...config, redis }
@@ -69,7 +70,12 @@ describe('jwt-revocation: (schema)', () => {
       cache_ttl_ms: 1000,
       realm: 'kong',
     })
-    expect(c.redis).toMatchObject({ mode: 'single', url: 'redis://127.0.0.1:6379', database: 0, password: undefined })
+    expect(c.redis).toMatchObject({
+      mode: 'single',
+      url: 'redis://127.0.0.1:6379',
+      database: 0,
+      password: undefined,
+    })
     expect(Object.isFrozen(c)).toBe(true)
   })
 
@@ -82,19 +88,27 @@ describe('jwt-revocation: (schema)', () => {
   })
 
   it('refuses an unknown check kind', () => {
-    expect(configError({ ...kongDefaults(), check: ['jti', 'aud'] })).toMatch(/^ERR_CONFIG_INVALID check: unknown kind "aud"/)
+    expect(configError({ ...kongDefaults(), check: ['jti', 'aud'] })).toMatch(
+      /^ERR_CONFIG_INVALID check: unknown kind "aud"/,
+    )
   })
 
   it('refuses a key prefix with spaces', () => {
-    expect(configError({ ...kongDefaults(), key_prefix: 'a b' })).toMatch(/^ERR_CONFIG_INVALID key_prefix:/)
+    expect(configError({ ...kongDefaults(), key_prefix: 'a b' })).toMatch(
+      /^ERR_CONFIG_INVALID key_prefix:/,
+    )
   })
 
   it('refuses a timeout outside 10..5000 ms', () => {
-    expect(configError({ ...kongDefaults(), timeout_ms: 5 })).toMatch(/^ERR_CONFIG_INVALID timeout_ms:/)
+    expect(configError({ ...kongDefaults(), timeout_ms: 5 })).toMatch(
+      /^ERR_CONFIG_INVALID timeout_ms:/,
+    )
   })
 
   it('refuses an unknown on_unavailable policy', () => {
-    expect(configError({ ...kongDefaults(), on_unavailable: 'maybe' })).toMatch(/^ERR_CONFIG_INVALID on_unavailable:/)
+    expect(configError({ ...kongDefaults(), on_unavailable: 'maybe' })).toMatch(
+      /^ERR_CONFIG_INVALID on_unavailable:/,
+    )
   })
 
   it('refuses a single-mode url that is neither redis://, rediss:// nor a socket path', () => {
@@ -103,17 +117,27 @@ describe('jwt-revocation: (schema)', () => {
   })
 
   it('accepts rediss:// and unix socket urls', () => {
-    expect(parseConfig({ redis: { url: 'rediss://u:p@redis.example:6380/2' } }).redis.url).toBe('rediss://u:p@redis.example:6380/2')
-    expect(parseConfig({ redis: { url: '/run/redis/redis.sock' } }).redis.url).toBe('/run/redis/redis.sock')
+    expect(parseConfig({ redis: { url: 'rediss://u:p@redis.example:6380/2' } }).redis.url).toBe(
+      'rediss://u:p@redis.example:6380/2',
+    )
+    expect(parseConfig({ redis: { url: '/run/redis/redis.sock' } }).redis.url).toBe(
+      '/run/redis/redis.sock',
+    )
   })
 
   it('refuses sentinel mode without sentinels or without a master name', () => {
-    expect(configError({ redis: { mode: 'sentinel', sentinel_name: 'mymaster' } })).toMatch(/redis\.sentinels:/)
-    expect(configError({ redis: { mode: 'sentinel', sentinels: ['s1:26379'] } })).toMatch(/redis\.sentinel_name:/)
+    expect(configError({ redis: { mode: 'sentinel', sentinel_name: 'mymaster' } })).toMatch(
+      /redis\.sentinels:/,
+    )
+    expect(configError({ redis: { mode: 'sentinel', sentinels: ['s1:26379'] } })).toMatch(
+      /redis\.sentinel_name:/,
+    )
   })
 
   it('parses sentinel and cluster node lists, IPv6 included', () => {
-    const s = parseConfig({ redis: { mode: 'sentinel', sentinel_name: 'm', sentinels: ['s1:26379', '[::1]:26380'] } })
+    const s = parseConfig({
+      redis: { mode: 'sentinel', sentinel_name: 'm', sentinels: ['s1:26379', '[::1]:26380'] },
+    })
     expect(s.redis.sentinels).toEqual([
       { host: 's1', port: 26379 },
       { host: '::1', port: 26380 },
@@ -124,8 +148,12 @@ describe('jwt-revocation: (schema)', () => {
 
   it('refuses cluster mode without nodes, with a bad node, or with a database other than 0', () => {
     expect(configError({ redis: { mode: 'cluster' } })).toMatch(/redis\.cluster_nodes:/)
-    expect(configError({ redis: { mode: 'cluster', cluster_nodes: ['n1'] } })).toMatch(/redis\.cluster_nodes: "n1" is not host:port/)
-    expect(configError({ redis: { mode: 'cluster', cluster_nodes: ['n1:7000'], database: 3 } })).toMatch(/redis\.database:/)
+    expect(configError({ redis: { mode: 'cluster', cluster_nodes: ['n1'] } })).toMatch(
+      /redis\.cluster_nodes: "n1" is not host:port/,
+    )
+    expect(
+      configError({ redis: { mode: 'cluster', cluster_nodes: ['n1:7000'], database: 3 } }),
+    ).toMatch(/redis\.database:/)
   })
 
   it('never puts a password in an error message', () => {

@@ -12,9 +12,16 @@ const clock: Clock = { now: () => NOW * 1000 }
 
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
 /** Only decoded by the plugin (it trusts the authentication plugin's verification). */
-const jwt = (claims: Record<string, unknown>): string => `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}.c2ln`
+const jwt = (claims: Record<string, unknown>): string =>
+  `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}.c2ln`
 
-const claims = { jti: 'tok-1', sub: 'alice', iss: 'https://idp.example', iat: NOW - 60, exp: NOW + 240 }
+const claims = {
+  jti: 'tok-1',
+  sub: 'alice',
+  iss: 'https://idp.example',
+  iat: NOW - 60,
+  exp: NOW + 240,
+}
 
 /** `token: null` leaves kong.ctx.shared without a verified token. */
 function setup(config: Record<string, unknown> = {}, token: string | null = jwt(claims)) {
@@ -62,20 +69,27 @@ describe('jwt-revocation: (handler)', () => {
   it.each([
     ['a revoked jti', { kind: 'jti', jti: 'tok-1' }, NOW - 5],
     ['a subject cutoff after iat', { kind: 'subject', sub: 'alice' }, NOW],
-    ['a per-issuer subject cutoff', { kind: 'subject', sub: 'alice', iss: 'https://idp.example' }, NOW],
+    [
+      'a per-issuer subject cutoff',
+      { kind: 'subject', sub: 'alice', iss: 'https://idp.example' },
+      NOW,
+    ],
     ['a consumer cutoff by id', { kind: 'consumer', id: 'c-1' }, NOW],
     ['a consumer cutoff by username', { kind: 'consumer_username', username: 'partner' }, NOW],
-  ] as const)('refuses %s with 401 ERR_TOKEN_REVOKED and an invalid_token challenge', async (_, target, at) => {
-    const { handler, kong, store, logger } = setup()
-    await store.revoke(target, { at, reason: 'test' })
-    await handler.accessWith(kong)
-    expect(kong.exitResult?.status).toBe(401)
-    expect(kong.exitResult?.body).toEqual({ message: 'Token revoked', code: 'ERR_TOKEN_REVOKED' })
-    expect(kong.exitResult?.headers['WWW-Authenticate']).toBe(
-      'Bearer realm="kong", error="invalid_token", error_description="Token revoked"',
-    )
-    expect(logger.text()).toMatch(/ERR_TOKEN_REVOKED.*revoked/)
-  })
+  ] as const)(
+    'refuses %s with 401 ERR_TOKEN_REVOKED and an invalid_token challenge',
+    async (_, target, at) => {
+      const { handler, kong, store, logger } = setup()
+      await store.revoke(target, { at, reason: 'test' })
+      await handler.accessWith(kong)
+      expect(kong.exitResult?.status).toBe(401)
+      expect(kong.exitResult?.body).toEqual({ message: 'Token revoked', code: 'ERR_TOKEN_REVOKED' })
+      expect(kong.exitResult?.headers['WWW-Authenticate']).toBe(
+        'Bearer realm="kong", error="invalid_token", error_description="Token revoked"',
+      )
+      expect(logger.text()).toMatch(/ERR_TOKEN_REVOKED.*revoked/)
+    },
+  )
 
   it('passes a token issued after its subject was revoked (the user logged in again)', async () => {
     const { handler, kong, store } = setup()
@@ -101,7 +115,9 @@ describe('jwt-revocation: (handler)', () => {
     const revoked = setup({ realm: 'api' })
     await revoked.store.revoke({ kind: 'jti', jti: 'tok-1' }, { at: NOW })
     await revoked.handler.accessWith(revoked.kong)
-    expect(revoked.kong.exitResult?.headers['WWW-Authenticate']).toMatch(/^Bearer realm="api", error="invalid_token"/)
+    expect(revoked.kong.exitResult?.headers['WWW-Authenticate']).toMatch(
+      /^Bearer realm="api", error="invalid_token"/,
+    )
   })
 
   it('refuses a token without jti with 401 ERR_CLAIM_MISSING, before fetching the consumer', async () => {
@@ -121,7 +137,7 @@ describe('jwt-revocation: (handler)', () => {
   })
 
   describe('without a verified token in the context', () => {
-    it('passes by default (authentication, and anonymous access, are the auth plugin\'s call)', async () => {
+    it("passes by default (authentication, and anonymous access, are the auth plugin's call)", async () => {
       const { handler, kong, store } = setup({}, null)
       await handler.accessWith(kong)
       expect(kong.exitResult).toBeUndefined()
@@ -207,7 +223,10 @@ describe('jwt-revocation: (handler)', () => {
   it('creates its store once, on first use, not in the constructor', async () => {
     let made = 0
     const store: RevocationStore = { lookup: async (t) => t.map(() => undefined) }
-    const handler = new JwtRevocationHandler({}, { logger: new MemoryLogger(), storeFor: () => (made++, store) })
+    const handler = new JwtRevocationHandler(
+      {},
+      { logger: new MemoryLogger(), storeFor: () => (made++, store) },
+    )
     expect(made).toBe(0)
     for (let i = 0; i < 3; i++) {
       const kong = new FakeKong()

@@ -5,11 +5,15 @@ import { configReference } from '../../../../cli/config-reference'
 import { Schema } from '../../../../plugins/jwt-revocation/schema'
 import { CATALOGUE, type ErrorCode } from '../../../../plugins/shared/errors'
 
-const DOC = readFileSync(join(__dirname, '..', '..', '..', '..', 'docs', 'jwt-revocation.md'), 'utf8')
+const DOC = readFileSync(
+  join(__dirname, '..', '..', '..', '..', 'docs', 'jwt-revocation.md'),
+  'utf8',
+)
 
 describe('jwt-revocation: (docs kept true by the code)', () => {
   it('carries the config reference generated from the schema', () => {
-    const block = /<!-- config:jwt-revocation -->\n([\s\S]*?)\n<!-- \/config:jwt-revocation -->/.exec(DOC)
+    const block =
+      /<!-- config:jwt-revocation -->\n([\s\S]*?)\n<!-- \/config:jwt-revocation -->/.exec(DOC)
     expect(block?.[1]).toBe(configReference(Schema))
   })
 

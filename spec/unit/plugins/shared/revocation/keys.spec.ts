@@ -17,8 +17,12 @@ describe('revocation keys', () => {
     expect(revocationKey(P, { kind: 'subject', sub: 'alice', iss: 'https://idp' })).toBe(
       'jwt-revocation:iss:https%3A%2F%2Fidp:sub:alice',
     )
-    expect(revocationKey(P, { kind: 'consumer', id: '8f1c' })).toBe('jwt-revocation:consumer:id:8f1c')
-    expect(revocationKey(P, { kind: 'consumer_username', username: 'acme' })).toBe('jwt-revocation:consumer:username:acme')
+    expect(revocationKey(P, { kind: 'consumer', id: '8f1c' })).toBe(
+      'jwt-revocation:consumer:id:8f1c',
+    )
+    expect(revocationKey(P, { kind: 'consumer_username', username: 'acme' })).toBe(
+      'jwt-revocation:consumer:username:acme',
+    )
     expect(eventsChannel(P)).toBe('jwt-revocation:events')
   })
 
@@ -26,7 +30,9 @@ describe('revocation keys', () => {
     const a = revocationKey(P, { kind: 'subject', sub: 'x:sub:y', iss: 'i' })
     const b = revocationKey(P, { kind: 'subject', sub: 'y', iss: 'i:sub:x' })
     expect(a).not.toBe(b)
-    expect(revocationKey(P, { kind: 'subject', sub: 'iss:a:sub:b' })).toBe('jwt-revocation:sub:iss%3Aa%3Asub%3Ab')
+    expect(revocationKey(P, { kind: 'subject', sub: 'iss:a:sub:b' })).toBe(
+      'jwt-revocation:sub:iss%3Aa%3Asub%3Ab',
+    )
     expect(revocationKey(P, { kind: 'jti', jti: 'a*b{c}' })).toBe('jwt-revocation:jti:a%2Ab%7Bc%7D')
   })
 

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { clusterOptions, reconnectDelay, redisOptions } from '../../../../../plugins/shared/revocation/redis-clients'
-import { describeRedis, parseRedisSettings } from '../../../../../plugins/shared/schema/redis-fields'
+import {
+  clusterOptions,
+  reconnectDelay,
+  redisOptions,
+} from '../../../../../plugins/shared/revocation/redis-clients'
+import {
+  describeRedis,
+  parseRedisSettings,
+} from '../../../../../plugins/shared/schema/redis-fields'
 
 const fast = { commandTimeoutMs: 250, failFast: true }
 
@@ -21,15 +28,30 @@ describe('redis client options', () => {
   })
 
   it('reads user, password, db and TLS from a rediss:// url; explicit fields win for credentials', () => {
-    const o = redisOptions(parseRedisSettings({ url: 'rediss://app:p%40ss@redis.example:6380/3' }), fast)
-    expect(o).toMatchObject({ host: 'redis.example', port: 6380, username: 'app', password: 'p@ss', db: 3 })
+    const o = redisOptions(
+      parseRedisSettings({ url: 'rediss://app:p%40ss@redis.example:6380/3' }),
+      fast,
+    )
+    expect(o).toMatchObject({
+      host: 'redis.example',
+      port: 6380,
+      username: 'app',
+      password: 'p@ss',
+      db: 3,
+    })
     expect(o.tls).toMatchObject({ rejectUnauthorized: true, servername: 'redis.example' })
-    const o2 = redisOptions(parseRedisSettings({ url: 'redis://app:old@h:1', username: 'kong', password: 'new' }), fast)
+    const o2 = redisOptions(
+      parseRedisSettings({ url: 'redis://app:old@h:1', username: 'kong', password: 'new' }),
+      fast,
+    )
     expect(o2).toMatchObject({ username: 'kong', password: 'new' })
   })
 
   it('connects to a Unix socket path', () => {
-    const o = redisOptions(parseRedisSettings({ url: '/run/redis/redis.sock', password: 'pw' }), fast)
+    const o = redisOptions(
+      parseRedisSettings({ url: '/run/redis/redis.sock', password: 'pw' }),
+      fast,
+    )
     expect(o).toMatchObject({ path: '/run/redis/redis.sock', password: 'pw' })
     expect(o.host).toBeUndefined()
   })
@@ -55,15 +77,26 @@ describe('redis client options', () => {
   })
 
   it('maps Cluster settings, with the request-path tuning on every node', () => {
-    const s = parseRedisSettings({ mode: 'cluster', cluster_nodes: ['n1:7000'], password: 'pw', tls: true })
+    const s = parseRedisSettings({
+      mode: 'cluster',
+      cluster_nodes: ['n1:7000'],
+      password: 'pw',
+      tls: true,
+    })
     const o = clusterOptions(s, fast)
     expect(o).toMatchObject({ lazyConnect: true, enableOfflineQueue: false })
-    expect(o.redisOptions).toMatchObject({ password: 'pw', commandTimeout: 250, maxRetriesPerRequest: 0 })
+    expect(o.redisOptions).toMatchObject({
+      password: 'pw',
+      commandTimeout: 250,
+      maxRetriesPerRequest: 0,
+    })
     expect(o.redisOptions?.tls).toBeDefined()
   })
 
   it('lets the CLI wait for the connection instead', () => {
-    expect(redisOptions(parseRedisSettings({}), { commandTimeoutMs: 5000, failFast: false })).toMatchObject({
+    expect(
+      redisOptions(parseRedisSettings({}), { commandTimeoutMs: 5000, failFast: false }),
+    ).toMatchObject({
       enableOfflineQueue: true,
       maxRetriesPerRequest: 1,
     })
@@ -78,7 +111,11 @@ describe('redis client options', () => {
   })
 
   it('describes a deployment for logs without its secrets', () => {
-    expect(describeRedis(parseRedisSettings({ url: 'redis://u:secret@h:1/2' }))).toBe('redis://h:1/2')
-    expect(describeRedis(parseRedisSettings({ mode: 'cluster', cluster_nodes: ['a:1', 'b:2'] }))).toBe('cluster via a:1,b:2')
+    expect(describeRedis(parseRedisSettings({ url: 'redis://u:secret@h:1/2' }))).toBe(
+      'redis://h:1/2',
+    )
+    expect(
+      describeRedis(parseRedisSettings({ mode: 'cluster', cluster_nodes: ['a:1', 'b:2'] })),
+    ).toBe('cluster via a:1,b:2')
   })
 })

@@ -1,0 +1,39 @@
+/**
+ * A second plugin process for the pub/sub test: the BUILT jwt-revocation handler, driven over
+ * stdin/stdout with one JSON line per request. Run with `node -e PLUGIN_PROCESS <dist> <config>`.
+ */
+export const PLUGIN_PROCESS = String.raw`
+'use strict'
+const readline = require('node:readline')
+const { JwtRevocationHandler } = require(process.argv[1] + '/plugins/jwt-revocation/handler.js')
+
+const quiet = { info() {}, warn() {}, error() {} }
+const handler = new JwtRevocationHandler(JSON.parse(process.argv[2]), { logger: quiet })
+
+function fakePdk(token, consumer) {
+  const state = { status: 200 }
+  const none = async () => undefined
+  const pdk = {
+    request: { getHeaders: async () => ({}), getHeader: none, getQuery: async () => ({}), getMethod: async () => 'GET' },
+    client: { loadConsumer: none, authenticate: none, getConsumer: async () => consumer, getCredential: none },
+    router: { getRoute: none },
+    serviceRequest: { setHeaders: none, setRawQuery: none },
+    response: {
+      exit: (status, body) => {
+        state.status = status
+        state.code = body && body.code
+      },
+    },
+    ctx: { get: async () => token, set: none },
+  }
+  return { pdk, state }
+}
+
+readline.createInterface({ input: process.stdin }).on('line', async (line) => {
+  const { id, token, consumer } = JSON.parse(line)
+  const { pdk, state } = fakePdk(token, consumer)
+  await handler.accessWith(pdk)
+  process.stdout.write(JSON.stringify({ id, ...state }) + '\n')
+})
+process.stdout.write(JSON.stringify({ ready: true }) + '\n')
+`
