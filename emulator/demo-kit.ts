@@ -4,7 +4,7 @@
  * the partner-globex secret for Kong's env vault, and kong.yml pointed at local servers.
  * Used by `npm run demo` and the e2e scenarios. Test and demo code: the keys protect nothing.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto'
+import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -64,7 +64,7 @@ export interface TokenOptions {
 
 /**
  * A token as the consumer's identity provider would issue it: its issuer, the API audience,
- * `sub`, `iat`, `exp`, plus `claims` (a claim set to null is left out).
+ * `sub`, a unique `jti`, `iat`, `exp`, plus `claims` (a claim set to null is left out).
  */
 export async function demoToken(
   consumer: DemoConsumer,
@@ -80,6 +80,7 @@ export async function demoToken(
     iss: s.iss,
     aud: AUDIENCE,
     sub: `${consumer}-user`,
+    jti: randomUUID(),
     iat: now,
     exp: now + (options.ttl ?? 300),
     ...claims,
@@ -141,6 +142,39 @@ export function localizeKongYml(text: string, o: LocalizeOptions): string {
     if (plugin.name === 'jwt-revocation' && o.redisUrl !== undefined) {
       const redis = (plugin.config.redis ?? {}) as Record<string, unknown>
       plugin.config.redis = { ...redis, url: o.redisUrl }
+    }
+  }
+  return stringify(doc)
+}
+
+type Doc = Record<string, unknown>
+
+function isObj(v: unknown): v is Doc {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** Rewrites services (url or host/port) and upstream targets of a kong.yml to `upstreamUrl`. */
+export function pointAtUpstream(config: string, upstreamUrl: string): string {
+  const doc: unknown = parse(config)
+  if (!isObj(doc)) throw new Error('kong.yml must be a map')
+  const u = new URL(upstreamUrl)
+  const host = u.hostname
+  const port = Number(u.port || 80)
+  const upstreamNames = new Set<string>()
+  for (const up of Array.isArray(doc['upstreams']) ? doc['upstreams'] : []) {
+    if (!isObj(up)) continue
+    if (typeof up['name'] === 'string') upstreamNames.add(up['name'])
+    up['targets'] = [{ target: `${host}:${port}`, weight: 100 }]
+  }
+  for (const svc of Array.isArray(doc['services']) ? doc['services'] : []) {
+    if (!isObj(svc)) continue
+    if (typeof svc['url'] === 'string') {
+      const s = new URL(svc['url'])
+      svc['url'] = `http://${host}:${port}${s.pathname === '/' && !svc['url'].endsWith('/') ? '' : s.pathname}`
+    } else if (typeof svc['host'] === 'string' && !upstreamNames.has(svc['host'])) {
+      svc['host'] = host
+      svc['port'] = port
+      svc['protocol'] = 'http'
     }
   }
   return stringify(doc)

@@ -12,8 +12,8 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { parse, stringify } from 'yaml'
 import { startEchoUpstream, type EchoRecord, type EchoUpstream } from '../../../emulator/echo-upstream'
+import { pointAtUpstream } from '../../../emulator/demo-kit'
 import { start, type RunningEmulator } from '../../../emulator/emulator'
 import type { LogEntry } from '../../../emulator/request-context'
 
@@ -55,6 +55,8 @@ export interface KongTarget {
   stop(): Promise<void>
 }
 
+export { pointAtUpstream }
+
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..')
 
 /** dist/servers/<name> for every built plugin (run `npm run build` first). */
@@ -65,39 +67,6 @@ export function builtPluginDirs(root = REPO_ROOT): string[] {
     .readdirSync(base, { withFileTypes: true })
     .filter((d) => d.isDirectory())
     .map((d) => path.join(base, d.name))
-}
-
-type Doc = Record<string, unknown>
-
-function isObj(v: unknown): v is Doc {
-  return v !== null && typeof v === 'object' && !Array.isArray(v)
-}
-
-/** Rewrites services (url or host/port) and upstream targets of a kong.yml to `upstreamUrl`. */
-export function pointAtUpstream(config: string, upstreamUrl: string): string {
-  const doc: unknown = parse(config)
-  if (!isObj(doc)) throw new Error('kong.yml must be a map')
-  const u = new URL(upstreamUrl)
-  const host = u.hostname
-  const port = Number(u.port || 80)
-  const upstreamNames = new Set<string>()
-  for (const up of Array.isArray(doc['upstreams']) ? doc['upstreams'] : []) {
-    if (!isObj(up)) continue
-    if (typeof up['name'] === 'string') upstreamNames.add(up['name'])
-    up['targets'] = [{ target: `${host}:${port}`, weight: 100 }]
-  }
-  for (const svc of Array.isArray(doc['services']) ? doc['services'] : []) {
-    if (!isObj(svc)) continue
-    if (typeof svc['url'] === 'string') {
-      const s = new URL(svc['url'])
-      svc['url'] = `http://${host}:${port}${s.pathname === '/' && !svc['url'].endsWith('/') ? '' : s.pathname}`
-    } else if (typeof svc['host'] === 'string' && !upstreamNames.has(svc['host'])) {
-      svc['host'] = host
-      svc['port'] = port
-      svc['protocol'] = 'http'
-    }
-  }
-  return stringify(doc)
 }
 
 async function startExternal(opts: KongTargetOptions, proxyUrl: string, adminUrl: string): Promise<KongTarget> {
