@@ -153,7 +153,7 @@ export class Gateway {
       const cfg = this.bookkeeping(p, processed, this.seq)
       const key = compoundKey(p.route?.id, p.service?.id, p.consumer?.id)
       let m = combos.get(p.name)
-      if (!m) combos.set(p.name, (m = new Map()))
+      if (!m) combos.set(p.name, (m = new Map<string, PluginConfigInstance>()))
       m.set(key, cfg)
       if (!p.route && !p.service && !p.consumer) globals.set(p.name, cfg)
     }
@@ -259,6 +259,7 @@ export class Gateway {
       this.sendKongError(res, ctx, 404, 'no Route matched with those values')
       return
     }
+    // eslint-disable-next-line prefer-const -- assigned once below, but read earlier by runLog (404 and error paths)
     let collectedLog: Array<[LoadedPlugin, PluginConfigInstance]> | undefined
 
     const runLog = (): void => {

@@ -119,7 +119,7 @@ export class RpcClient {
     }
     this.release(conn)
     const err: unknown = reply[2]
-    if (err !== null && err !== undefined) throw new RpcRemoteError(String(err))
+    if (err !== null && err !== undefined) throw new RpcRemoteError(typeof err === 'string' ? err : JSON.stringify(err))
     return reply[3]
   }
 

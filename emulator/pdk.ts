@@ -7,7 +7,8 @@
 import os from 'node:os'
 import type { ConsumerEntity, DeclarativeConfig } from './declarative-config'
 import { LuaError, UNENCODABLE, isPlainObject, jsonViaLua, unpackArgs, viaLua } from './lua-values'
-import { HeaderList, type LogEntry, type Phase, type RequestContext } from './request-context'
+import type { HeaderList} from './request-context';
+import { type LogEntry, type Phase, type RequestContext } from './request-context'
 
 /** nginx's client_body_buffer_size: a larger body is not in memory and get_raw_body returns nil. */
 export const CLIENT_BODY_BUFFER_SIZE = 8192

@@ -52,7 +52,7 @@ export async function queryPluginInfo(dir: string): Promise<PluginInfo> {
   }
   const list: unknown =
     dump !== null && typeof dump === 'object' && !Array.isArray(dump) && 'Plugins' in dump
-      ? (dump as { Plugins: unknown }).Plugins
+      ? (dump).Plugins
       : dump
   if (!Array.isArray(list) || list.length === 0) {
     throw new Error(`no plugin found in ${dir} (Kong: "plugin is enabled but not installed")`)

@@ -255,7 +255,7 @@ export function toUnits(messages: readonly WireMessage[], n: Normalizer, instanc
   const events = new Map<string, Extract<Unit, { kind: 'event' }>>()
   const mapFor = (server: string): Map<number, string> => {
     let m = instanceMaps.get(server)
-    if (!m) instanceMaps.set(server, (m = new Map()))
+    if (!m) instanceMaps.set(server, (m = new Map<number, string>()))
     return m
   }
   const lastCall = new Map<Extract<Unit, { kind: 'event' }>, { method: string; args: unknown }>()
@@ -288,7 +288,7 @@ export function toUnits(messages: readonly WireMessage[], n: Normalizer, instanc
           ended: false,
         }
         units.push(unit)
-        pending.set(key, { method, param: p as unknown as Record<string, unknown>, unit })
+        pending.set(key, { method, param: p, unit })
       } else {
         const p = param as { EventId: number; Data?: unknown }
         const unit = events.get(`${server}#${p.EventId}`)
@@ -298,7 +298,7 @@ export function toUnits(messages: readonly WireMessage[], n: Normalizer, instanc
           answer: method,
           data: normalizeResult(call?.method ?? '', call?.args, 'Data' in p ? p.Data : undefined, n, digits),
         })
-        pending.set(key, { method, param: p as unknown as Record<string, unknown>, unit })
+        pending.set(key, { method, param: p, unit })
       }
     } else {
       const key = `${server}#${String(arr[1])}`
