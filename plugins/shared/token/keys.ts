@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
 import type { Clock } from '../clock'
 import { PluginError } from '../errors'
@@ -19,7 +19,7 @@ export interface RemoteSettings {
 }
 
 /** What jose's jwtVerify takes as its key argument. */
-export type VerificationKey = Uint8Array | KeyObject | JWTVerifyGetKey
+export type VerificationKey = KeyObject | JWTVerifyGetKey
 
 /**
  * Imports a credential's key material once, at instance start for inline material and on
@@ -28,7 +28,9 @@ export type VerificationKey = Uint8Array | KeyObject | JWTVerifyGetKey
 export function importKeySource(source: KeySource, remote: RemoteSettings): VerificationKey {
   switch (source.kind) {
     case 'secret':
-      return source.secret
+      // A KeyObject, not raw bytes: jose imports raw bytes again on every verification,
+      // while it converts a KeyObject once and keeps the result.
+      return createSecretKey(source.secret)
     case 'pem':
       try {
         return createPublicKey(source.pem)
