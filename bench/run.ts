@@ -63,7 +63,7 @@ async function roundTrips(): Promise<void> {
     const res = await fetch(`${kong.proxyUrl}${path}`, { method, headers: token ? { Authorization: `Bearer ${token}` } : {} })
     await res.arrayBuffer()
     await kong.idle()
-    return { status: res.status, trips: tripsSince(kong.wire as Wire[], from) }
+    return { status: res.status, trips: tripsSince(kong.wire, from) }
   }
 
   console.log('## Kong round trips per access event (HandleEvent + one Step per answered PDK call)\n')
