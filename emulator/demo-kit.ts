@@ -15,7 +15,8 @@ import { parse, stringify } from 'yaml'
 /** The repository root, from the source tree (emulator/) or the build (dist/emulator/). */
 function repoRoot(): string {
   let dir = __dirname
-  while (!existsSync(path.join(dir, 'kong.yml')) && path.dirname(dir) !== dir) dir = path.dirname(dir)
+  while (!existsSync(path.join(dir, 'kong.yml')) && path.dirname(dir) !== dir)
+    dir = path.dirname(dir)
   return dir
 }
 
@@ -45,9 +46,17 @@ export function globexSecret(dir = KEYS_DIR): string {
 
 function signer(consumer: DemoConsumer, dir: string): Signer {
   if (consumer === 'partner-globex') {
-    return { iss: ISSUERS[consumer], alg: 'HS256', kid: undefined, key: new TextEncoder().encode(globexSecret(dir)) }
+    return {
+      iss: ISSUERS[consumer],
+      alg: 'HS256',
+      kid: undefined,
+      key: new TextEncoder().encode(globexSecret(dir)),
+    }
   }
-  const meta = JSON.parse(readFileSync(path.join(dir, `${consumer}.json`), 'utf8')) as { alg: string; kid: string }
+  const meta = JSON.parse(readFileSync(path.join(dir, `${consumer}.json`), 'utf8')) as {
+    alg: string
+    kid: string
+  }
   const key = createPrivateKey(readFileSync(path.join(dir, `${consumer}.private.pem`), 'utf8'))
   return { iss: ISSUERS[consumer], alg: meta.alg, kid: meta.kid, key }
 }
@@ -124,6 +133,8 @@ export interface LocalizeOptions {
   readonly jwksUrl: string
   /** Redis for jwt-revocation; without one the plugin is left out of the config. */
   readonly redisUrl: string | undefined
+  /** jwt-revocation's key_prefix, e.g. to keep test keys apart on a shared Redis. */
+  readonly redisKeyPrefix?: string
 }
 
 /**
@@ -132,7 +143,9 @@ export interface LocalizeOptions {
  */
 export function localizeKongYml(text: string, o: LocalizeOptions): string {
   const doc = parse(text) as { plugins?: { name: string; config: Record<string, unknown> }[] }
-  doc.plugins = (doc.plugins ?? []).filter((p) => p.name !== 'jwt-revocation' || o.redisUrl !== undefined)
+  doc.plugins = (doc.plugins ?? []).filter(
+    (p) => p.name !== 'jwt-revocation' || o.redisUrl !== undefined,
+  )
   for (const plugin of doc.plugins) {
     if (plugin.name === 'consumer-jwt') {
       for (const c of (plugin.config.credentials ?? []) as Record<string, unknown>[]) {
@@ -142,6 +155,7 @@ export function localizeKongYml(text: string, o: LocalizeOptions): string {
     if (plugin.name === 'jwt-revocation' && o.redisUrl !== undefined) {
       const redis = (plugin.config.redis ?? {}) as Record<string, unknown>
       plugin.config.redis = { ...redis, url: o.redisUrl }
+      if (o.redisKeyPrefix !== undefined) plugin.config.key_prefix = o.redisKeyPrefix
     }
   }
   return stringify(doc)
@@ -170,7 +184,8 @@ export function pointAtUpstream(config: string, upstreamUrl: string): string {
     if (!isObj(svc)) continue
     if (typeof svc['url'] === 'string') {
       const s = new URL(svc['url'])
-      svc['url'] = `http://${host}:${port}${s.pathname === '/' && !svc['url'].endsWith('/') ? '' : s.pathname}`
+      svc['url'] =
+        `http://${host}:${port}${s.pathname === '/' && !svc['url'].endsWith('/') ? '' : s.pathname}`
     } else if (typeof svc['host'] === 'string' && !upstreamNames.has(svc['host'])) {
       svc['host'] = host
       svc['port'] = port

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { demoToken, globexSecret, KONG_YML, localizeKongYml, startDemoIdp, type DemoConsumer, type DemoIdp } from '../../emulator/demo-kit'
-import { startKongTarget, type KongTarget } from './helpers/kong-target'
+import { demoToken, type DemoConsumer, type DemoIdp } from '../../emulator/demo-kit'
+import type { KongTarget } from './helpers/kong-target'
+import { startToolkitTarget, type ToolkitTarget } from './helpers/toolkit-target'
 
 // consumer-jwt flows for every consumer of kong.yml, checked at the client and at the upstream.
 // jwt-revocation is left out here (its scenarios are 02-revocation); scope-acl stays in.
@@ -13,36 +13,39 @@ const CUSTOM_IDS: Record<DemoConsumer, string> = {
   'partner-globex': 'partner-0002',
 }
 
+let target: ToolkitTarget
 let kong: KongTarget
 let idp: DemoIdp
 
 beforeAll(async () => {
-  idp = await startDemoIdp()
-  kong = await startKongTarget({
-    config: localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: undefined }),
-    env: { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() },
-  })
+  target = await startToolkitTarget()
+  ;({ kong, idp } = target)
 })
 
 afterAll(async () => {
-  await kong?.stop()
-  await idp?.stop()
+  await target?.stop()
 })
 
 const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } })
 
 describe('consumer-jwt: (e2e: kong.yml through a Kong target)', () => {
-  it.each(CONSUMERS)('lets %s read the catalog and tells the upstream who it is', async (consumer) => {
-    const res = await kong.proxy('/catalog/items', bearer(await demoToken(consumer, { scope: 'catalog:read' })))
-    expect(res.status).toBe(200)
-    const seen = kong.upstreamRequestFor(res)
-    expect(seen?.headers['x-consumer-username']).toBe(consumer)
-    expect(seen?.headers['x-consumer-custom-id']).toBe(CUSTOM_IDS[consumer])
-    expect(seen?.headers['x-consumer-id']).toMatch(/^[0-9a-f-]{36}$/)
-    expect(seen?.headers['x-authenticated-subject']).toBe(`${consumer}-user`)
-    expect(seen?.headers['x-authenticated-scope']).toBe('catalog:read')
-    expect(seen?.headers['x-anonymous-consumer']).toBeUndefined()
-  })
+  it.each(CONSUMERS)(
+    'lets %s read the catalog and tells the upstream who it is',
+    async (consumer) => {
+      const res = await kong.proxy(
+        '/catalog/items',
+        bearer(await demoToken(consumer, { scope: 'catalog:read' })),
+      )
+      expect(res.status).toBe(200)
+      const seen = kong.upstreamRequestFor(res)
+      expect(seen?.headers['x-consumer-username']).toBe(consumer)
+      expect(seen?.headers['x-consumer-custom-id']).toBe(CUSTOM_IDS[consumer])
+      expect(seen?.headers['x-consumer-id']).toMatch(/^[0-9a-f-]{36}$/)
+      expect(seen?.headers['x-authenticated-subject']).toBe(`${consumer}-user`)
+      expect(seen?.headers['x-authenticated-scope']).toBe('catalog:read')
+      expect(seen?.headers['x-anonymous-consumer']).toBeUndefined()
+    },
+  )
 
   it('refuses a request without a token with 401 and a challenge without error', async () => {
     const res = await kong.proxy('/orders/1')
@@ -53,37 +56,71 @@ describe('consumer-jwt: (e2e: kong.yml through a Kong target)', () => {
   })
 
   it.each([
-    ['an expired token', () => demoToken('web-app', {}, { now: Math.floor(Date.now() / 1000) - 900 }), 'ERR_TOKEN_EXPIRED'],
-    ['a token living longer than 10 minutes', () => demoToken('mobile-app', {}, { ttl: 3600 }), 'ERR_TOKEN_LIFETIME_EXCEEDED'],
-    ['a token for another audience', () => demoToken('partner-acme', { aud: 'https://other.example.com' }), 'ERR_AUDIENCE_INVALID'],
-    ['a web-app token signed with the mobile key', () => demoToken('web-app', {}, { signAs: 'mobile-app' }), 'ERR_ALGORITHM_NOT_ALLOWED'],
-    ['a partner-acme token signed with another RS256 key', async () => {
-      const t = await demoToken('partner-acme')
-      const forged = await demoToken('partner-globex', { iss: 'https://idp.acme.example' })
-      return `${t.split('.')[0]}.${forged.split('.')[1]}.${t.split('.')[2]}`
-    }, 'ERR_SIGNATURE_INVALID'],
-    ['a token of an unknown issuer', () => demoToken('web-app', { iss: 'https://evil.example' }), 'ERR_CREDENTIAL_UNKNOWN'],
+    [
+      'an expired token',
+      () => demoToken('web-app', {}, { now: Math.floor(Date.now() / 1000) - 900 }),
+      'ERR_TOKEN_EXPIRED',
+    ],
+    [
+      'a token living longer than 10 minutes',
+      () => demoToken('mobile-app', {}, { ttl: 3600 }),
+      'ERR_TOKEN_LIFETIME_EXCEEDED',
+    ],
+    [
+      'a token for another audience',
+      () => demoToken('partner-acme', { aud: 'https://other.example.com' }),
+      'ERR_AUDIENCE_INVALID',
+    ],
+    [
+      'a web-app token signed with the mobile key',
+      () => demoToken('web-app', {}, { signAs: 'mobile-app' }),
+      'ERR_ALGORITHM_NOT_ALLOWED',
+    ],
+    [
+      'a partner-acme token signed with another RS256 key',
+      async () => {
+        const t = await demoToken('partner-acme')
+        const forged = await demoToken('partner-globex', { iss: 'https://idp.acme.example' })
+        return `${t.split('.')[0]}.${forged.split('.')[1]}.${t.split('.')[2]}`
+      },
+      'ERR_SIGNATURE_INVALID',
+    ],
+    [
+      'a token of an unknown issuer',
+      () => demoToken('web-app', { iss: 'https://evil.example' }),
+      'ERR_CREDENTIAL_UNKNOWN',
+    ],
     ['a token without sub', () => demoToken('web-app', { sub: null }), 'ERR_CLAIM_MISSING'],
-    ['a partner token with a scope above its ceiling', () => demoToken('partner-globex', { scope: 'catalog:read orders:admin' }), 'ERR_SCOPE_CEILING_EXCEEDED'],
+    [
+      'a partner token with a scope above its ceiling',
+      () => demoToken('partner-globex', { scope: 'catalog:read orders:admin' }),
+      'ERR_SCOPE_CEILING_EXCEEDED',
+    ],
     ['garbage', () => Promise.resolve('not.a.jwt'), 'ERR_TOKEN_MALFORMED'],
   ])('refuses %s with 401 invalid_token and its code', async (_name, make, code) => {
     const res = await kong.proxy('/catalog/items', bearer(await make()))
     expect(res.status).toBe(401)
-    expect((await res.json())).toMatchObject({ code })
-    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="kong", error="invalid_token", error_description="[^"]+"$/)
+    expect(await res.json()).toMatchObject({ code })
+    expect(res.headers.get('www-authenticate')).toMatch(
+      /^Bearer realm="kong", error="invalid_token", error_description="[^"]+"$/,
+    )
     expect(kong.upstreamRequestFor(res)).toBeUndefined()
   })
 
   it('refuses two different tokens, header and cookie, with 401 ERR_TOKEN_MULTIPLE', async () => {
     const [a, b] = [await demoToken('web-app'), await demoToken('mobile-app')]
-    const res = await kong.proxy('/catalog/items', { headers: { Authorization: `Bearer ${a}`, Cookie: `__Host-session=${b}` } })
+    const res = await kong.proxy('/catalog/items', {
+      headers: { Authorization: `Bearer ${a}`, Cookie: `__Host-session=${b}` },
+    })
     expect(res.status).toBe(401)
     expect(((await res.json()) as { code: string }).code).toBe('ERR_TOKEN_MULTIPLE')
   })
 
   it('accepts the token from the session cookie the web app uses', async () => {
     const t = await demoToken('web-app', { scope: 'orders:read' })
-    const res = await kong.proxy('/orders/7', { headers: { Cookie: `theme=dark; __Host-session=${t}` } })
+    const res = await kong.proxy('/orders/7', {
+      headers: { Cookie: `theme=dark; __Host-session=${t}` },
+    })
     expect(res.status).toBe(200)
     expect(kong.upstreamRequestFor(res)?.headers['x-consumer-username']).toBe('web-app')
   })
@@ -108,7 +145,10 @@ describe('consumer-jwt: (e2e: kong.yml through a Kong target)', () => {
   it('fetches partner-acme keys from its JWKS endpoint once, then serves them from the cache', async () => {
     const before = idp.hits()
     for (let i = 0; i < 3; i++) {
-      const res = await kong.proxy('/catalog/items', bearer(await demoToken('partner-acme', { scope: 'catalog:read', jti: `j${i}` })))
+      const res = await kong.proxy(
+        '/catalog/items',
+        bearer(await demoToken('partner-acme', { scope: 'catalog:read', jti: `j${i}` })),
+      )
       expect(res.status).toBe(200)
     }
     expect(idp.hits() - before).toBeLessThanOrEqual(1)

@@ -1,16 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { run } from '../../cli/index'
 import type { CliIO } from '../../cli/common'
-import {
-  demoToken,
-  globexSecret,
-  KONG_YML,
-  localizeKongYml,
-  startDemoIdp,
-  type DemoIdp,
-} from '../../emulator/demo-kit'
+import { demoToken } from '../../emulator/demo-kit'
 import {
   cleanupTestKeys,
   noRedisReason,
@@ -18,7 +10,8 @@ import {
   sharedRedisUrl,
   testPrefix,
 } from '../integration/revocation/helpers/redis-server'
-import { startKongTarget, type KongTarget } from './helpers/kong-target'
+import type { KongTarget } from './helpers/kong-target'
+import { startToolkitTarget, type ToolkitTarget } from './helpers/toolkit-target'
 
 // jwt-revocation on every route of kong.yml, behind consumer-jwt: revoke with the CLI, the next
 // request through Kong is refused.
@@ -27,8 +20,8 @@ const skip = noRedisReason()
 describe.skipIf(skip !== undefined)(
   `jwt-revocation: (e2e: revoke with the CLI, the next request is refused) ${skip ?? ''}`.trim(),
   () => {
+    let target: ToolkitTarget
     let kong: KongTarget
-    let idp: DemoIdp
     let server: PrivateRedis | undefined
     let url: string
     // kong.yml uses the default key prefix; a private server keeps it, a shared REDIS_URL gets its own.
@@ -38,20 +31,12 @@ describe.skipIf(skip !== undefined)(
       const shared = sharedRedisUrl()
       url = shared ?? (server = await PrivateRedis.start()).url
       if (shared !== undefined) prefix = testPrefix('e2e')
-      idp = await startDemoIdp()
-      const config = localizeKongYml(readFileSync(KONG_YML, 'utf8'), {
-        jwksUrl: idp.jwksUrl,
-        redisUrl: url,
-      }).replace(/(- name: jwt-revocation\n\s+config:\n)/, `$1      key_prefix: "${prefix}"\n`)
-      kong = await startKongTarget({
-        config,
-        env: { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() },
-      })
+      target = await startToolkitTarget({ url, keyPrefix: prefix })
+      kong = target.kong
     })
 
     afterAll(async () => {
-      await kong?.stop()
-      await idp?.stop()
+      await target?.stop()
       if (server === undefined && url !== undefined) await cleanupTestKeys(url)
       await server?.dispose()
     })

@@ -1,27 +1,28 @@
-import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { demoToken, globexSecret, KONG_YML, localizeKongYml, startDemoIdp, type DemoConsumer, type DemoIdp } from '../../emulator/demo-kit'
-import { startKongTarget, type KongTarget } from './helpers/kong-target'
+import { demoToken, type DemoConsumer } from '../../emulator/demo-kit'
+import type { KongTarget } from './helpers/kong-target'
+import { startToolkitTarget, type ToolkitTarget } from './helpers/toolkit-target'
 
 // scope-acl rules of kong.yml (orders: GET/HEAD orders:read, POST/PUT/PATCH orders:write,
 // DELETE orders:admin; catalog: reads catalog:read, writes catalog:write) for each consumer.
+let target: ToolkitTarget
 let kong: KongTarget
-let idp: DemoIdp
 
 beforeAll(async () => {
-  idp = await startDemoIdp()
-  kong = await startKongTarget({
-    config: localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: undefined }),
-    env: { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() },
-  })
+  target = await startToolkitTarget()
+  kong = target.kong
 })
 
 afterAll(async () => {
-  await kong?.stop()
-  await idp?.stop()
+  await target?.stop()
 })
 
-async function call(consumer: DemoConsumer, scope: string, method: string, path: string): Promise<Response> {
+async function call(
+  consumer: DemoConsumer,
+  scope: string,
+  method: string,
+  path: string,
+): Promise<Response> {
   const token = await demoToken(consumer, { scope })
   return kong.proxy(path, { method, headers: { Authorization: `Bearer ${token}` } })
 }
@@ -35,11 +36,14 @@ describe('scope-acl: (e2e: kong.yml rules per route and method)', () => {
     ['partner-acme', 'catalog:read orders:read', 'GET', '/orders/1'],
     ['partner-acme', 'catalog:read', 'GET', '/catalog/items'],
     ['partner-globex', 'catalog:read', 'GET', '/catalog/items'],
-  ] as [DemoConsumer, string, string, string][])('allows %s holding [%s] to %s %s', async (consumer, scope, method, path) => {
-    const res = await call(consumer, scope, method, path)
-    expect(res.status).toBe(200)
-    expect(kong.upstreamRequestFor(res)?.headers['x-consumer-username']).toBe(consumer)
-  })
+  ] as [DemoConsumer, string, string, string][])(
+    'allows %s holding [%s] to %s %s',
+    async (consumer, scope, method, path) => {
+      const res = await call(consumer, scope, method, path)
+      expect(res.status).toBe(200)
+      expect(kong.upstreamRequestFor(res)?.headers['x-consumer-username']).toBe(consumer)
+    },
+  )
 
   it.each([
     ['partner-acme', 'catalog:read orders:read', 'POST', '/orders', 'orders:write'],
@@ -53,7 +57,10 @@ describe('scope-acl: (e2e: kong.yml rules per route and method)', () => {
     async (consumer, scope, method, path, needed) => {
       const res = await call(consumer, scope, method, path)
       expect(res.status).toBe(403)
-      expect(await res.json()).toEqual({ message: 'Insufficient scope', code: 'ERR_SCOPE_INSUFFICIENT' })
+      expect(await res.json()).toEqual({
+        message: 'Insufficient scope',
+        code: 'ERR_SCOPE_INSUFFICIENT',
+      })
       expect(res.headers.get('www-authenticate')).toContain(`error="insufficient_scope"`)
       expect(res.headers.get('www-authenticate')).toContain(`scope="${needed}"`)
       expect(kong.upstreamRequestFor(res)).toBeUndefined()
@@ -67,7 +74,12 @@ describe('scope-acl: (e2e: kong.yml rules per route and method)', () => {
   })
 
   it('refuses a method no rule lists (deny by default), also to first-party apps', async () => {
-    const res = await call('web-app', 'orders:read orders:write orders:admin', 'OPTIONS', '/orders/1')
+    const res = await call(
+      'web-app',
+      'orders:read orders:write orders:admin',
+      'OPTIONS',
+      '/orders/1',
+    )
     expect(res.status).toBe(403)
   })
 

@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest'
 const ROOT = join(__dirname, '..', '..')
 const SERVERS = join(ROOT, 'dist', 'servers')
 const BIN = join(ROOT, 'node_modules', '.bin', 'kong-js-pluginserver')
-const EXPECTED: Record<string, number> = { 'consumer-jwt': 1450, 'jwt-revocation': 1400, 'scope-acl': 960 }
+const EXPECTED: Record<string, number> = {
+  'consumer-jwt': 1450,
+  'jwt-revocation': 1400,
+  'scope-acl': 960,
+}
 
 interface Field {
   description?: string
@@ -33,32 +37,42 @@ describe('plugin servers: (--dump-all-plugins, as Kong queries them)', () => {
     expect(built.every((n) => n in EXPECTED)).toBe(true)
   })
 
-  it.each(built)('%s: prints strict JSON and nothing else, with exactly one plugin as Kong 3.9 needs', (name) => {
-    const stdout = execFileSync(BIN, ['--plugins-directory', join(SERVERS, name), '--dump-all-plugins'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    const dump = JSON.parse(stdout) as {
-      Name: string
-      Version: string
-      Priority: number
-      Phases: string[]
-      Schema: { name: string; fields: { config: { type: string; fields: Record<string, Field>[] } }[] }
-    }[]
-    expect(dump).toHaveLength(1)
-    const [info] = dump
-    expect(info?.Name).toBe(name)
-    expect(info?.Version).toMatch(/^\d+\.\d+\.\d+$/)
-    expect(Number.isInteger(info?.Priority)).toBe(true)
-    expect(info?.Priority).toBe(EXPECTED[name])
-    expect(info?.Phases).toContain('access')
-    expect(info?.Phases.some((p) => p === 'header_filter' || p === 'body_filter')).toBe(false)
-    const config = info?.Schema.fields[0]?.config
-    expect(config?.type).toBe('record')
-    const undocumented: string[] = []
-    walk(config?.fields ?? [], '', undocumented)
-    expect(undocumented).toEqual([])
-  })
+  it.each(built)(
+    '%s: prints strict JSON and nothing else, with exactly one plugin as Kong 3.9 needs',
+    (name) => {
+      const stdout = execFileSync(
+        BIN,
+        ['--plugins-directory', join(SERVERS, name), '--dump-all-plugins'],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
+      const dump = JSON.parse(stdout) as {
+        Name: string
+        Version: string
+        Priority: number
+        Phases: string[]
+        Schema: {
+          name: string
+          fields: { config: { type: string; fields: Record<string, Field>[] } }[]
+        }
+      }[]
+      expect(dump).toHaveLength(1)
+      const [info] = dump
+      expect(info?.Name).toBe(name)
+      expect(info?.Version).toMatch(/^\d+\.\d+\.\d+$/)
+      expect(Number.isInteger(info?.Priority)).toBe(true)
+      expect(info?.Priority).toBe(EXPECTED[name])
+      expect(info?.Phases).toContain('access')
+      expect(info?.Phases.some((p) => p === 'header_filter' || p === 'body_filter')).toBe(false)
+      const config = info?.Schema.fields[0]?.config
+      expect(config?.type).toBe('record')
+      const undocumented: string[] = []
+      walk(config?.fields ?? [], '', undocumented)
+      expect(undocumented).toEqual([])
+    },
+  )
 
   it('has consumer-jwt built (the other plugins may be built too)', () => {
     expect(built).toContain('consumer-jwt')

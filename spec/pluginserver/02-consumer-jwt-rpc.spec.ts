@@ -1,40 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RpcClient } from '../../emulator/msgpack-rpc'
+import { startPluginServer, type Reply, type RunningPluginServer } from './helpers/plugin-server'
 import { HS_SECRET, mint, secretKey } from '../helpers/tokens'
 
-const ROOT = join(__dirname, '..', '..')
-const BIN = join(ROOT, 'node_modules', '.bin', 'kong-js-pluginserver')
-const CONSUMER = { id: 'c0000000-0000-4000-8000-000000000001', username: 'web-app', created_at: 1, tags: [] }
-
-let dir: string
-let server: ChildProcess
-let rpc: RpcClient
-
-async function waitFor(path: string): Promise<void> {
-  for (let i = 0; i < 100 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50))
+const CONSUMER = {
+  id: 'c0000000-0000-4000-8000-000000000001',
+  username: 'web-app',
+  created_at: 1,
+  tags: [],
 }
 
+let ps: RunningPluginServer
+let rpc: RunningPluginServer['rpc']
+
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kjt-ps-'))
-  server = spawn(BIN, ['-d', join(ROOT, 'dist', 'servers', 'consumer-jwt'), '-p', dir, '--sock-name', 'consumer-jwt.sock'], {
-    stdio: 'ignore',
-  })
-  const socketPath = join(dir, 'consumer-jwt.sock')
-  await waitFor(socketPath)
-  rpc = new RpcClient({ serverName: 'consumer-jwt', socketPath })
+  ps = await startPluginServer('consumer-jwt')
+  rpc = ps.rpc
 })
 
-afterAll(() => {
-  rpc.close()
-  server.kill('SIGTERM')
-  rmSync(dir, { recursive: true, force: true })
-})
-
-type Reply = { Data: 'ret' | { Method: string; Args: unknown[] }; EventId: number }
+afterAll(() => ps.stop())
 
 /** Kong's side of one config: StartInstance with the Config JSON string Kong sends (recordings F7). */
 async function startInstance(): Promise<number> {
@@ -43,7 +26,15 @@ async function startInstance(): Promise<number> {
     __key__: 'plugins:consumer-jwt:::::0dc6f45b-8f8d-40d2-a504-473544ee190b',
     __seq__: 1,
     __ws_id: '0dc6f45b-8f8d-40d2-a504-473544ee190b',
-    credentials: [{ key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET, secret_is_base64: false }],
+    credentials: [
+      {
+        key: 'web',
+        consumer: 'web-app',
+        algorithms: ['HS256'],
+        secret: HS_SECRET,
+        secret_is_base64: false,
+      },
+    ],
     key_claim_name: 'iss',
     header_names: ['authorization'],
     cookie_names: [],
@@ -62,7 +53,10 @@ async function startInstance(): Promise<number> {
     token_cache_size: 10000,
     consumer_cache_ttl: 60,
   }
-  const started = (await rpc.call('plugin.StartInstance', { Name: 'consumer-jwt', Config: JSON.stringify(config) })) as { Id: number }
+  const started = (await rpc.call('plugin.StartInstance', {
+    Name: 'consumer-jwt',
+    Config: JSON.stringify(config),
+  })) as { Id: number }
   return started.Id
 }
 
@@ -79,7 +73,10 @@ describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over
     }
     const runEvent = async () => {
       const seen: Record<string, unknown[]> = {}
-      let reply = (await rpc.call('plugin.HandleEvent', { InstanceId: id, EventName: 'access' })) as Reply
+      let reply = (await rpc.call('plugin.HandleEvent', {
+        InstanceId: id,
+        EventName: 'access',
+      })) as Reply
       let trips = 1
       while (reply.Data !== 'ret') {
         const { Method, Args } = reply.Data
@@ -88,7 +85,8 @@ describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over
         if (answer === undefined) throw new Error(`unexpected PDK call ${Method}`)
         const [step, data] = answer
         // nil travels as an absent Data key (recordings F15)
-        const param = data === undefined ? { EventId: reply.EventId } : { EventId: reply.EventId, Data: data }
+        const param =
+          data === undefined ? { EventId: reply.EventId } : { EventId: reply.EventId, Data: data }
         reply = (await rpc.call(step, param)) as Reply
         trips++
       }
@@ -109,23 +107,44 @@ describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over
 
   it('refuses a forged token with one call then kong.response.exit, which Kong never answers', async () => {
     const id = await startInstance()
-    const forged = await mint({ iss: 'web' }, { key: secretKey('not-the-secret-but-long-enough-to-sign-with') })
-    const first = (await rpc.call('plugin.HandleEvent', { InstanceId: id, EventName: 'access' })) as Reply
+    const forged = await mint(
+      { iss: 'web' },
+      { key: secretKey('not-the-secret-but-long-enough-to-sign-with') },
+    )
+    const first = (await rpc.call('plugin.HandleEvent', {
+      InstanceId: id,
+      EventName: 'access',
+    })) as Reply
     expect(first.Data).toEqual({ Method: 'kong.request.get_headers', Args: [] })
-    const second = (await rpc.call('plugin.StepMultiMap', { EventId: first.EventId, Data: { authorization: [`Bearer ${forged}`] } })) as Reply
+    const second = (await rpc.call('plugin.StepMultiMap', {
+      EventId: first.EventId,
+      Data: { authorization: [`Bearer ${forged}`] },
+    })) as Reply
     expect(second.Data).toEqual({
       Method: 'kong.response.exit',
       Args: [
         401,
         { message: 'Invalid signature', code: 'ERR_SIGNATURE_INVALID' },
-        { 'WWW-Authenticate': 'Bearer realm="kong", error="invalid_token", error_description="Invalid signature"' },
+        {
+          'WWW-Authenticate':
+            'Bearer realm="kong", error="invalid_token", error_description="Invalid signature"',
+        },
       ],
     })
   })
 
   it('fails closed with a 500 exit when StartInstance got a config it cannot use', async () => {
-    const started = (await rpc.call('plugin.StartInstance', { Name: 'consumer-jwt', Config: JSON.stringify({ credentials: [] }) })) as { Id: number }
-    const first = (await rpc.call('plugin.HandleEvent', { InstanceId: started.Id, EventName: 'access' })) as Reply
-    expect(first.Data).toMatchObject({ Method: 'kong.response.exit', Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}] })
+    const started = (await rpc.call('plugin.StartInstance', {
+      Name: 'consumer-jwt',
+      Config: JSON.stringify({ credentials: [] }),
+    })) as { Id: number }
+    const first = (await rpc.call('plugin.HandleEvent', {
+      InstanceId: started.Id,
+      EventName: 'access',
+    })) as Reply
+    expect(first.Data).toMatchObject({
+      Method: 'kong.response.exit',
+      Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
+    })
   })
 })

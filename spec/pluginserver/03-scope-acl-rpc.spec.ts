@@ -1,40 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { RpcClient } from '../../emulator/msgpack-rpc'
+import { startPluginServer, type Reply, type RunningPluginServer } from './helpers/plugin-server'
 
-const ROOT = join(__dirname, '..', '..')
-const BIN = join(ROOT, 'node_modules', '.bin', 'kong-js-pluginserver')
-
-let dir: string
-let server: ChildProcess
-let rpc: RpcClient
-
-async function waitFor(path: string): Promise<void> {
-  for (let i = 0; i < 100 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50))
-}
+let ps: RunningPluginServer
+let rpc: RunningPluginServer['rpc']
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kjt-ps-'))
-  server = spawn(
-    BIN,
-    ['-d', join(ROOT, 'dist', 'servers', 'scope-acl'), '-p', dir, '--sock-name', 'scope-acl.sock'],
-    { stdio: 'ignore' },
-  )
-  const socketPath = join(dir, 'scope-acl.sock')
-  await waitFor(socketPath)
-  rpc = new RpcClient({ serverName: 'scope-acl', socketPath })
+  ps = await startPluginServer('scope-acl')
+  rpc = ps.rpc
 })
 
-afterAll(() => {
-  rpc.close()
-  server.kill('SIGTERM')
-  rmSync(dir, { recursive: true, force: true })
-})
-
-type Reply = { Data: 'ret' | { Method: string; Args: unknown[] }; EventId: number }
+afterAll(() => ps.stop())
 
 function jwt(claims: Record<string, unknown>): string {
   const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
