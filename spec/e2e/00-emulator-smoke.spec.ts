@@ -34,7 +34,10 @@ describe.skipIf(external)('emulator smoke (emulator only: uses a fixture plugin)
   let kong: KongTarget
 
   beforeAll(async () => {
-    kong = await startKongTarget({ config: CONFIG, pluginDirs: [path.join(FIXTURES, 'throw-in-access')] })
+    kong = await startKongTarget({
+      config: CONFIG,
+      pluginDirs: [path.join(FIXTURES, 'throw-in-access')],
+    })
   })
 
   afterAll(async () => {
@@ -63,7 +66,7 @@ describe.skipIf(external)('emulator smoke (emulator only: uses a fixture plugin)
     expect(kong.upstreamRequests.length).toBe(before)
   })
 
-  it('answers 404 with Kong\'s message and a request id when no route matches', async () => {
+  it("answers 404 with Kong's message and a request id when no route matches", async () => {
     const res = await kong.proxy('/nowhere')
     expect(res.status).toBe(404)
     const body = (await res.json()) as { message: string; request_id: string }

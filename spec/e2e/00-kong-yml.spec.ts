@@ -11,7 +11,11 @@ const env = { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() }
 
 describe('kong.yml: (loads as written, plugin configs validated against the dumped schemas)', () => {
   it('is accepted unchanged', async () => {
-    const kong = await start({ config: readFileSync(KONG_YML, 'utf8'), pluginDirs: builtPluginDirs(), env })
+    const kong = await start({
+      config: readFileSync(KONG_YML, 'utf8'),
+      pluginDirs: builtPluginDirs(),
+      env,
+    })
     try {
       const status = await fetch(`${kong.adminUrl}/status`)
       expect(status.status).toBe(200)
@@ -21,10 +25,14 @@ describe('kong.yml: (loads as written, plugin configs validated against the dump
   })
 
   it('would be refused with a field-level error if a plugin config had an unknown field', async () => {
-    const doc = parse(readFileSync(KONG_YML, 'utf8')) as { plugins: { name: string; config: Record<string, unknown> }[] }
+    const doc = parse(readFileSync(KONG_YML, 'utf8')) as {
+      plugins: { name: string; config: Record<string, unknown> }[]
+    }
     const plugin = doc.plugins.find((p) => p.name === 'consumer-jwt')
     if (plugin === undefined) throw new Error('kong.yml has no consumer-jwt plugin')
     plugin.config.leway = 30 // a typo an operator could make
-    await expect(start({ config: stringify(doc), pluginDirs: builtPluginDirs(), env })).rejects.toThrow(/leway/)
+    await expect(
+      start({ config: stringify(doc), pluginDirs: builtPluginDirs(), env }),
+    ).rejects.toThrow(/leway/)
   })
 })

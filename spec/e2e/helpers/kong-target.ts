@@ -12,7 +12,11 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { startEchoUpstream, type EchoRecord, type EchoUpstream } from '../../../emulator/echo-upstream'
+import {
+  startEchoUpstream,
+  type EchoRecord,
+  type EchoUpstream,
+} from '../../../emulator/echo-upstream'
 import { pointAtUpstream } from '../../../emulator/demo-kit'
 import { start, type RunningEmulator } from '../../../emulator/emulator'
 import type { LogEntry } from '../../../emulator/request-context'
@@ -69,16 +73,22 @@ export function builtPluginDirs(root = REPO_ROOT): string[] {
     .map((d) => path.join(base, d.name))
 }
 
-async function startExternal(opts: KongTargetOptions, proxyUrl: string, adminUrl: string): Promise<KongTarget> {
+async function startExternal(
+  opts: KongTargetOptions,
+  proxyUrl: string,
+  adminUrl: string,
+): Promise<KongTarget> {
   const echoUrl = process.env['KONG_ECHO_URL']
-  const rewrite = (c: string): string => (opts.useEchoUpstream !== false && echoUrl ? pointAtUpstream(c, echoUrl) : c)
+  const rewrite = (c: string): string =>
+    opts.useEchoUpstream !== false && echoUrl ? pointAtUpstream(c, echoUrl) : c
   const push = async (config: string): Promise<void> => {
     const res = await fetch(`${adminUrl}/config`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ config: rewrite(config) }),
     })
-    if (res.status !== 201) throw new Error(`POST /config failed: ${res.status} ${await res.text()}`)
+    if (res.status !== 201)
+      throw new Error(`POST /config failed: ${res.status} ${await res.text()}`)
   }
   await push(opts.config)
   return {
@@ -102,10 +112,12 @@ async function startExternal(opts: KongTargetOptions, proxyUrl: string, adminUrl
 export async function startKongTarget(opts: KongTargetOptions): Promise<KongTarget> {
   const proxyEnv = process.env['KONG_PROXY_URL']
   const adminEnv = process.env['KONG_ADMIN_URL']
-  if (proxyEnv && adminEnv) return startExternal(opts, proxyEnv.replace(/\/$/, ''), adminEnv.replace(/\/$/, ''))
+  if (proxyEnv && adminEnv)
+    return startExternal(opts, proxyEnv.replace(/\/$/, ''), adminEnv.replace(/\/$/, ''))
 
   const echo: EchoUpstream = await startEchoUpstream()
-  const rewrite = (c: string): string => (opts.useEchoUpstream === false ? c : pointAtUpstream(c, echo.url))
+  const rewrite = (c: string): string =>
+    opts.useEchoUpstream === false ? c : pointAtUpstream(c, echo.url)
   const pluginDirs = opts.pluginDirs ?? builtPluginDirs()
   let emu: RunningEmulator
   try {
@@ -139,7 +151,8 @@ export async function startKongTarget(opts: KongTargetOptions): Promise<KongTarg
         headers: { 'Content-Type': 'text/yaml' },
         body: rewrite(config),
       })
-      if (res.status !== 201) throw new Error(`POST /config failed: ${res.status} ${await res.text()}`)
+      if (res.status !== 201)
+        throw new Error(`POST /config failed: ${res.status} ${await res.text()}`)
     },
     settled: () => emu.idle(),
     stop: async () => {
