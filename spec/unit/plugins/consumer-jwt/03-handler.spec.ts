@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
 import { FakeKong, type FakeRequest } from '../../../helpers/fake-kong'
 import { MemoryLogger } from '../../../helpers/logger'
-import { HS_SECRET, mint, secretKey } from '../../../helpers/tokens'
+import { HS_SECRET, keyPair, mint, secretKey } from '../../../helpers/tokens'
 
 const NOW = 1_800_000_000
 const clock = { now: () => NOW * 1000 }
@@ -195,6 +195,33 @@ describe('consumer-jwt: (handler)', () => {
     expect(kong.exitResult?.body).toEqual({ message: 'Internal error', code: 'ERR_CONFIG_INVALID' })
     expect(kong.exitResult?.headers).toEqual({})
     expect(logger.text()).toContain('credentials')
+  })
+
+  it('refuses with 503 ERR_KEY_SOURCE_UNAVAILABLE, without a challenge, when the JWKS endpoint is dead and no keys are cached', async () => {
+    const logger = new MemoryLogger()
+    const handler = new ConsumerJwtHandler(
+      {
+        credentials: [{ key: 'partner', consumer: 'web-app', algorithms: ['RS256'], jwks_uri: 'http://127.0.0.1:9/jwks' }],
+        jwks_timeout_ms: 200,
+      },
+      {
+        clock,
+        env: {},
+        logger,
+        fetch: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:9')),
+      },
+    )
+    const { pair } = await keyPair('RS256')
+    const rs = await mint({ iss: 'partner' }, { alg: 'RS256', key: pair.privateKey, now: NOW })
+    const kong = new FakeKong({ headers: { authorization: `Bearer ${rs}` } })
+    kong.consumers.push(WEB)
+    await handler.accessWith(kong)
+    expect(kong.exitResult).toEqual({
+      status: 503,
+      body: { message: 'Key source unavailable', code: 'ERR_KEY_SOURCE_UNAVAILABLE' },
+      headers: {},
+    })
+    expect(logger.text()).toContain('ECONNREFUSED')
   })
 
   it('answers an unexpected exception with 500 ERR_INTERNAL and never lets the request through', async () => {
