@@ -6,10 +6,15 @@
  * `WWW-Authenticate: Key`, 401 `Unauthorized` for an unknown key, and on success the consumer is
  * authenticated and X-Consumer-* / X-Credential-Identifier are set upstream. `anonymous`,
  * `key_in_body` and `realm` are NOT emulated.
+ *
+ * jwt (priority 1450): Kong 3.9.3's kong/plugins/jwt/{handler,jwt_parser}.lua, FROM READING THE
+ * SOURCE, NOT RECORDED (no recording has the jwt plugin). See `jwt` below and emulator/README.md.
  */
-import type { DeclarativeConfig } from './declarative-config'
+import crypto from 'node:crypto'
+import type { ConsumerEntity, DeclarativeConfig, JwtSecret } from './declarative-config'
+import { isPlainObject, LuaError } from './lua-values'
 import { consumerView, kongErrorBody } from './pdk'
-import type { Phase, RequestContext } from './request-context'
+import type { HeaderList, Phase, RequestContext } from './request-context'
 import type { SchemaField } from './schema'
 
 export type BuiltinHandler = (
@@ -90,4 +95,339 @@ const keyAuth: BuiltinPlugin = {
   },
 }
 
-export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [keyAuth]
+
+// ---------------------------------------------------------------------------------------------
+// jwt — Kong 3.9.3's bundled plugin, emulated from reading kong/plugins/jwt/handler.lua and
+// jwt_parser.lua (tag 3.9.3), not from a recording.
+//
+// Token sources (handler.lua retrieve_tokens): query args `uri_param_names` (every value; an
+// argument without `=` is Lua `true`), cookies `cookie_names` (nginx's $cookie_<name>), headers
+// `header_names` (first value, `\s*[Bb]earer\s+(.+)`, unanchored). Distinct tokens: none → 401
+// "Unauthorized" with `WWW-Authenticate: Bearer`; several → "Multiple tokens provided"; a lone
+// `true` → "Unrecognizable token". Then decode (jwt_parser), key from claims[key_claim_name] or
+// header[key_claim_name], credential by key, `alg` equal to the credential's algorithm, signature,
+// claims_to_verify, maximum_expiration, consumer. Every refusal is `kong.response.exit(401, …)`:
+// a JSON table body (no request_id) and, except for a missing consumer, `WWW-Authenticate:
+// Bearer[ realm="…"] error="invalid_token"` — in 3.9.3 without a comma before `error` (the comma
+// came later, Kong PR #14437). Where Kong's Lua raises (non-string key claim, unusable public key,
+// wrong ECDSA/PSS signature length, non-table header), this throws LuaError → Kong's 500.
+// ---------------------------------------------------------------------------------------------
+
+export const AUTHENTICATED_JWT_TOKEN = 'authenticated_jwt_token'
+
+/** Lua `true`: a query argument present without `=` (ngx.req.get_uri_args). */
+const FLAG = true
+
+function unescapeArg(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '))
+  } catch {
+    return s
+  }
+}
+
+/** ngx.req.get_uri_args: every value of every argument, in order; `true` for `?name`. */
+function uriArgs(raw: string | undefined): Map<string, Array<string | typeof FLAG>> {
+  const out = new Map<string, Array<string | typeof FLAG>>()
+  for (const part of (raw ?? '').split('&')) {
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    const name = unescapeArg(eq < 0 ? part : part.slice(0, eq))
+    const values = out.get(name) ?? []
+    values.push(eq < 0 ? FLAG : unescapeArg(part.slice(eq + 1)))
+    out.set(name, values)
+  }
+  return out
+}
+
+/**
+ * nginx's $cookie_<name> (ngx_http_parse_multi_header_lines): the first `name=value` pair over
+ * all Cookie lines, name compared case-insensitively, value up to `;`, not unescaped.
+ */
+function cookieValue(headers: HeaderList, name: string): string | undefined {
+  const n = name.toLowerCase()
+  for (const line of headers.getAll('cookie')) {
+    let i = 0
+    while (i < line.length) {
+      if (line.slice(i, i + n.length).toLowerCase() === n) {
+        let j = i + n.length
+        while (line[j] === ' ') j++
+        if (line[j] === '=') {
+          j++
+          while (line[j] === ' ') j++
+          const end = line.indexOf(';', j)
+          return line.slice(j, end < 0 ? line.length : end)
+        }
+      }
+      while (i < line.length && line[i] !== ';' && line[i] !== ',') i++
+      i++
+      while (line[i] === ' ') i++
+    }
+  }
+  return undefined
+}
+
+/** PCRE's `\s*[Bb]earer\s+(.+)` without UCP: ASCII white space, `.` stops at a newline. */
+const BEARER = /[ \t\n\x0B\f\r]*[Bb]earer[ \t\n\x0B\f\r]+([^\n]+)/
+
+/** handler.lua retrieve_tokens: the distinct tokens of the request, in discovery order. */
+export function retrieveTokens(ctx: RequestContext, conf: Readonly<Record<string, unknown>>): Array<string | typeof FLAG> {
+  const found = new Set<string | typeof FLAG>()
+  const args = uriArgs(ctx.rawQuery)
+  for (const name of stringList(conf['uri_param_names'])) {
+    for (const v of args.get(name) ?? []) if (v !== '') found.add(v)
+  }
+  for (const name of stringList(conf['cookie_names'])) {
+    const v = cookieValue(ctx.headers, name)
+    if (v !== undefined && v !== '') found.add(v)
+  }
+  for (const name of stringList(conf['header_names'])) {
+    // kong.request.get_headers(): names are matched lower-cased, `_` read as `-`
+    const value = ctx.headers.get(name.toLowerCase().replace(/_/g, '-'))
+    if (value === undefined) continue
+    const m = BEARER.exec(value)
+    if (m?.[1] !== undefined && m[1] !== '') found.add(m[1])
+  }
+  return [...found]
+}
+
+function stringList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+}
+
+/** jwt_parser.lua base64_decode (ngx.base64.decode_base64url after padding): undefined = nil. */
+function base64UrlDecode(input: string): Buffer | undefined {
+  const cut = input.indexOf('=')
+  const body = cut < 0 ? input : input.slice(0, cut)
+  if (!/^[A-Za-z0-9_-]*$/.test(body) || body.length % 4 === 1) return undefined
+  return Buffer.from(body, 'base64url')
+}
+
+interface DecodedJwt {
+  readonly token: string
+  readonly signingInput: string
+  readonly header: unknown
+  readonly claims: unknown
+  readonly alg: string
+  readonly signature: Buffer
+}
+
+const ALG_HASH: Readonly<Record<string, string | null>> = {
+  HS256: 'sha256', HS384: 'sha384', HS512: 'sha512',
+  RS256: 'sha256', RS384: 'sha384', RS512: 'sha512',
+  ES256: 'sha256', ES384: 'sha384', ES512: 'sha512',
+  PS256: 'sha256', PS384: 'sha384', PS512: 'sha512',
+  EdDSA: null,
+}
+
+/** A cjson-decoded value indexed by Lua: tables give their field, strings the string library (nil), other values raise. */
+function luaIndex(table: unknown, key: string, what: string): unknown {
+  if (isPlainObject(table)) return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined
+  if (Array.isArray(table) || typeof table === 'string') return undefined
+  throw new LuaError(`attempt to index ${what} (a ${table === null ? 'userdata' : typeof table} value)`)
+}
+
+/** jwt_parser.lua decode_token: the error string of `Bad token; <err>` or the decoded token. */
+export function decodeJwt(token: string): DecodedJwt | string {
+  // tokenize(token, ".", 3): the third part keeps any further dots
+  const first = token.indexOf('.')
+  const second = first < 0 ? -1 : token.indexOf('.', first + 1)
+  if (first < 0 || second < 0) return 'invalid JSON' // base64_decode(nil) raises inside the pcall
+  const header64 = token.slice(0, first)
+  const claims64 = token.slice(first + 1, second)
+  const signature64 = token.slice(second + 1)
+  const json = (part: string): { ok: true; value: unknown } | { ok: false } => {
+    const raw = base64UrlDecode(part)
+    if (raw === undefined) return { ok: false }
+    try {
+      return { ok: true, value: JSON.parse(raw.toString('utf8')) as unknown }
+    } catch {
+      return { ok: false }
+    }
+  }
+  const header = json(header64)
+  const claims = json(claims64)
+  if (!header.ok || !claims.ok) return 'invalid JSON'
+  const alg = luaIndex(header.value, 'alg', "field 'header'")
+  if (typeof alg !== 'string' || !Object.prototype.hasOwnProperty.call(ALG_HASH, alg)) return 'invalid alg'
+  if (claims.value === false) return 'invalid claims'
+  const signature = base64UrlDecode(signature64)
+  if (signature === undefined) return 'invalid signature'
+  return { token, signingInput: `${header64}.${claims64}`, header: header.value, claims: claims.value, alg, signature }
+}
+
+/** jwt_parser.lua alg_verify: true when the signature verifies with `key` (secret bytes or PEM). */
+export function verifySignature(jwtToken: DecodedJwt, key: Buffer | string): boolean {
+  const { alg, signature } = jwtToken
+  const data = Buffer.from(jwtToken.signingInput)
+  const hash = ALG_HASH[alg] ?? null
+  if (alg.startsWith('HS')) {
+    const mac = crypto.createHmac(hash ?? 'sha256', key).update(data).digest()
+    return mac.equals(signature)
+  }
+  let publicKey: crypto.KeyObject
+  try {
+    publicKey = crypto.createPublicKey(key)
+  } catch {
+    throw new LuaError('jwt_parser.lua: Consumer Public Key is Invalid')
+  }
+  const size = { ES256: 64, ES384: 96, ES512: 132 }[alg as 'ES256' | 'ES384' | 'ES512']
+  if (size !== undefined && signature.length !== size) throw new LuaError(`jwt_parser.lua: Signature must be ${size} bytes.`)
+  if (alg.startsWith('PS') && signature.length !== 256) throw new LuaError('jwt_parser.lua: Signature must be 256 bytes')
+  try {
+    if (alg.startsWith('ES')) return crypto.verify(hash, data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+    if (alg.startsWith('PS')) {
+      return crypto.verify(
+        hash,
+        data,
+        { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_AUTO },
+        signature,
+      )
+    }
+    return crypto.verify(hash, data, publicKey, signature)
+  } catch {
+    return false // resty.openssl's verify answers nil, err: a falsy result
+  }
+}
+
+type Refusal = { readonly status: 401; readonly body: Record<string, string>; readonly wwwAuthenticate?: string }
+
+/** handler.lua do_authentication: the refusal, or the credential and consumer that authenticate. */
+function authenticateJwt(
+  ctx: RequestContext,
+  conf: Readonly<Record<string, unknown>>,
+  config: DeclarativeConfig,
+  now: number,
+): Refusal | { secret: JwtSecret; consumer: ConsumerEntity; token: string } {
+  const realm = typeof conf['realm'] === 'string' ? conf['realm'] : undefined
+  const base = realm !== undefined ? `Bearer realm="${realm}"` : 'Bearer'
+  const withError = `${base} error="invalid_token"`
+  const refuse = (message: string, www = withError): Refusal => ({ status: 401, body: { message }, wwwAuthenticate: www })
+
+  const tokens = retrieveTokens(ctx, conf)
+  if (tokens.length === 0) return refuse('Unauthorized', base)
+  if (tokens.length > 1) return refuse('Multiple tokens provided')
+  const token = tokens[0]
+  if (typeof token !== 'string') return refuse('Unrecognizable token')
+
+  const decoded = decodeJwt(token)
+  if (typeof decoded === 'string') return refuse(`Bad token; ${decoded}`)
+  const claimName = typeof conf['key_claim_name'] === 'string' ? conf['key_claim_name'] : 'iss'
+  const fromClaims = luaIndex(decoded.claims, claimName, "local 'claims'")
+  const key = fromClaims === undefined || fromClaims === false ? luaIndex(decoded.header, claimName, "local 'header'") : fromClaims
+  if (key === undefined || key === false) return refuse(`No mandatory '${claimName}' in claims`)
+  if (key === '') return refuse(`Invalid '${claimName}' in claims`)
+  // kong.db.jwt_secrets:select_by_key validates the unique value's type and raises
+  if (typeof key !== 'string') throw new LuaError('key must be a string')
+
+  const secret = config.jwtSecrets.find((s) => s.key === key)
+  if (!secret) return refuse(`No credentials found for given '${claimName}'`)
+  if (decoded.alg !== secret.algorithm) return refuse('Invalid algorithm')
+
+  let keyMaterial: Buffer | string | undefined
+  if (secret.algorithm.startsWith('HS')) {
+    keyMaterial = conf['secret_is_base64'] === true ? base64UrlDecode(secret.secret) : Buffer.from(secret.secret)
+  } else {
+    keyMaterial = secret.rsa_public_key // PEM, never base64-decoded (Kong #13710)
+  }
+  if (keyMaterial === undefined) return refuse('Invalid key/secret')
+  if (!verifySignature(decoded, keyMaterial)) return refuse('Invalid signature')
+
+  const errors: Record<string, string> = {}
+  for (const claim of stringList(conf['claims_to_verify'])) {
+    const value = luaIndex(decoded.claims, claim, "field 'claims'")
+    if (typeof value !== 'number') errors[claim] = 'must be a number'
+    else if (claim === 'exp' && value <= now) errors[claim] = 'token expired'
+    else if (claim === 'nbf' && value > now) errors[claim] = 'token not valid yet'
+  }
+  if (Object.keys(errors).length > 0) return { status: 401, body: errors, wwwAuthenticate: withError }
+
+  const maxExp = typeof conf['maximum_expiration'] === 'number' ? conf['maximum_expiration'] : 0
+  if (maxExp > 0) {
+    const exp = luaIndex(decoded.claims, 'exp', "field 'claims'")
+    const expNum = typeof exp === 'string' && exp.trim() !== '' && !Number.isNaN(Number(exp)) ? Number(exp) : exp
+    if (expNum !== undefined && typeof expNum !== 'number') throw new LuaError("attempt to perform arithmetic on local 'exp'")
+    if (expNum === undefined || expNum - now > maxExp) {
+      return { status: 401, body: { exp: 'exceeds maximum allowed expiration' }, wwwAuthenticate: withError }
+    }
+  }
+
+  const consumer = loadConsumer(config, secret.consumer.id)
+  if (!consumer) return { status: 401, body: { message: `Could not find consumer for '${claimName}=${key}'` } }
+  return { secret, consumer, token }
+}
+
+/** kong.client.load_consumer(id, true): by id, then by username. */
+function loadConsumer(config: DeclarativeConfig, idOrName: string): ConsumerEntity | undefined {
+  return config.consumers.find((c) => c.id === idOrName) ?? config.consumers.find((c) => c.username === idOrName)
+}
+
+/** handler.lua set_consumer: authenticate, upstream headers, and the raw token in kong.ctx.shared. */
+function setJwtConsumer(ctx: RequestContext, consumer: ConsumerEntity, secret?: JwtSecret, token?: string): void {
+  ctx.consumer = consumerView(consumer)
+  ctx.credential = secret ? { ...secret } : undefined
+  ctx.authenticatedConsumer = consumer
+  const set = (name: string, v: string | undefined): void => {
+    if (v === undefined) ctx.headers.delete(name)
+    else ctx.headers.set(name, [v])
+  }
+  set('X-Consumer-ID', consumer.id)
+  set('X-Consumer-Custom-ID', consumer.custom_id)
+  set('X-Consumer-Username', consumer.username)
+  set('X-Credential-Identifier', secret?.key)
+  set('X-Anonymous-Consumer', secret ? undefined : 'true')
+  if (token === undefined) ctx.ctxShared.delete(AUTHENTICATED_JWT_TOKEN)
+  else ctx.ctxShared.set(AUTHENTICATED_JWT_TOKEN, token)
+}
+
+/** kong.response.exit(status, table, headers): cjson body (`/` escaped), JSON content type, no request_id. */
+function exitWithTable(ctx: RequestContext, refusal: Refusal): void {
+  const headers = ctx.responseHeaders.clone()
+  if (refusal.wwwAuthenticate !== undefined) headers.set('WWW-Authenticate', [refusal.wwwAuthenticate])
+  headers.set('Content-Type', ['application/json; charset=utf-8'])
+  const body = Buffer.from(JSON.stringify(refusal.body).replace(/\//g, '\\/'))
+  ctx.exit = { status: refusal.status, headers, body, source: 'exit' }
+}
+
+/** The clock of the claim checks (ngx.time()); tests may replace it. */
+export const jwtClock = { now: (): number => Math.floor(Date.now() / 1000) }
+
+const jwt: BuiltinPlugin = {
+  name: 'jwt',
+  priority: 1450,
+  fields: [
+    { uri_param_names: { type: 'set', elements: { type: 'string' }, default: ['jwt'] } },
+    { cookie_names: { type: 'set', elements: { type: 'string' }, default: [] } },
+    { key_claim_name: { type: 'string', default: 'iss' } },
+    { secret_is_base64: { type: 'boolean', required: true, default: false } },
+    { claims_to_verify: { type: 'set', elements: { type: 'string', one_of: ['exp', 'nbf'] } } },
+    { anonymous: { type: 'string' } },
+    { run_on_preflight: { type: 'boolean', required: true, default: true } },
+    { maximum_expiration: { type: 'number', default: 0, between: [0, 31536000] } },
+    { header_names: { type: 'set', elements: { type: 'string' }, default: ['authorization'] } },
+    { realm: { type: 'string' } },
+  ],
+  handlers: {
+    access(ctx, conf, config) {
+      if (conf['run_on_preflight'] === false && ctx.method === 'OPTIONS') return
+      const anonymous = typeof conf['anonymous'] === 'string' ? conf['anonymous'] : undefined
+      // logical OR (anonymous set): another auth plugin already authenticated → nothing to do
+      if (anonymous !== undefined && ctx.credential !== undefined) return
+      const outcome = authenticateJwt(ctx, conf, config, jwtClock.now())
+      if (!('status' in outcome)) {
+        setJwtConsumer(ctx, outcome.consumer, outcome.secret, outcome.token)
+        return
+      }
+      if (anonymous === undefined) {
+        exitWithTable(ctx, outcome)
+        return
+      }
+      const fallback = loadConsumer(config, anonymous)
+      // 3.9.3 has no "configured but doesn't exist" check: authenticate(nil, nil) raises
+      if (!fallback) throw new LuaError('either credential or consumer must be provided')
+      setJwtConsumer(ctx, fallback)
+    },
+  },
+}
+
+export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [keyAuth, jwt]

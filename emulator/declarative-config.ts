@@ -3,7 +3,7 @@
  *
  * Supported: services (url, or protocol/host/port/path), routes (nested or top-level with a
  * `service` reference), upstreams with targets, consumers (id, username, custom_id, tags, nested
- * plugins and key-auth credentials), plugins at global / service / route / consumer scope (nested,
+ * plugins, key-auth credentials and jwt_secrets), plugins at global / service / route / consumer scope (nested,
  * or top-level referring to entities by name or id), `enabled`. Field defaults are Kong's
  * (route: strip_path true, preserve_host false, path_handling v0, protocols http/https, …).
  * Plugin `config` is validated later against the plugin's dumped schema (emulator/schema.ts).
@@ -95,6 +95,25 @@ export interface KeyAuthCredential {
   readonly created_at: number
 }
 
+/** A `jwt_secrets` row (Kong's kong/plugins/jwt/daos.lua); absent fields are left out, as Kong's DAO does. */
+export interface JwtSecret {
+  readonly id: string
+  readonly key: string
+  readonly secret: string
+  readonly rsa_public_key?: string
+  readonly algorithm: string
+  readonly consumer: { readonly id: string }
+  readonly tags?: readonly string[]
+  readonly created_at: number
+}
+
+/** daos.lua `algorithm` one_of; the second list must carry an rsa_public_key that parses as a key. */
+export const JWT_ALGORITHMS = [
+  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA',
+] as const
+const JWT_ALGORITHMS_NEEDING_KEY = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA']
+const JWT_SECRET_KEYS = ['id', 'key', 'secret', 'rsa_public_key', 'algorithm', 'tags', 'consumer', 'created_at']
+
 export interface DeclarativeConfig {
   readonly services: readonly ServiceEntity[]
   readonly routes: readonly RouteEntity[]
@@ -102,6 +121,7 @@ export interface DeclarativeConfig {
   readonly upstreams: readonly UpstreamEntity[]
   readonly plugins: readonly PluginEntity[]
   readonly keyauthCredentials: readonly KeyAuthCredential[]
+  readonly jwtSecrets: readonly JwtSecret[]
 }
 
 export class ConfigError extends Error {
@@ -131,13 +151,13 @@ function strList(v: unknown, what: string): string[] | undefined {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
     throw new ConfigError(`${what}: expected an array of strings`)
   }
-  return v.length === 0 ? undefined : (v as string[])
+  return v.length === 0 ? undefined : (v)
 }
 
 function list(v: unknown, what: string): Raw[] {
   if (v === undefined || v === null) return []
   if (!Array.isArray(v) || !v.every(isPlainObject)) throw new ConfigError(`${what}: expected a list of entities`)
-  return v as Raw[]
+  return v
 }
 
 function checkKeys(raw: Raw, allowed: readonly string[], what: string): void {
@@ -200,6 +220,7 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
   const upstreams: UpstreamEntity[] = []
   const pendingPlugins: Array<{ raw: Raw; scope: Scope; where: string }> = []
   const keyauth: Array<{ raw: Raw; consumer?: string }> = []
+  const jwt: Array<{ raw: Raw; consumer: string; where: string }> = []
   const pendingRoutes: Array<{ raw: Raw; serviceRef?: string; where: string }> = []
 
   list(doc['services'], 'services').forEach((raw, i) => {
@@ -250,11 +271,20 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
       pendingPlugins.push({ raw: p, scope: { consumer: c.id }, where: `${where}.plugins[${j}]` }),
     )
     list(raw['keyauth_credentials'], `${where}.keyauth_credentials`).forEach((k) => keyauth.push({ raw: k, consumer: c.id }))
+    list(raw['jwt_secrets'], `${where}.jwt_secrets`).forEach((j, n) =>
+      jwt.push({ raw: j, consumer: c.id, where: `${where}.jwt_secrets[${n}]` }),
+    )
   })
   list(doc['keyauth_credentials'], 'keyauth_credentials').forEach((k) => {
     const ref = k['consumer']
     const id = isPlainObject(ref) ? ref['id'] : ref
     keyauth.push({ raw: k, consumer: findConsumer(consumers, str(id, 'keyauth_credentials.consumer'), 'keyauth_credentials').id })
+  })
+  list(doc['jwt_secrets'], 'jwt_secrets').forEach((j, n) => {
+    const ref = j['consumer']
+    const id = isPlainObject(ref) ? (ref['id'] ?? ref['username']) : ref
+    const where = `jwt_secrets[${n}]`
+    jwt.push({ raw: j, consumer: findConsumer(consumers, str(id, `${where}.consumer`), where).id, where })
   })
   list(doc['upstreams'], 'upstreams').forEach((raw, i) => {
     const where = `upstreams[${i}]`
@@ -323,7 +353,44 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
       created_at: now,
     }
   })
-  return { services, routes, consumers, upstreams, plugins, keyauthCredentials }
+  const jwtSecrets = jwt.map(({ raw, consumer, where }) => buildJwtSecret(raw, consumer, where, now))
+  const dup = jwtSecrets.find((j, i) => jwtSecrets.findIndex((o) => o.key === j.key) !== i)
+  if (dup) throw new ConfigError(`jwt_secrets: uniqueness violation: 'jwt_secrets' entity with key set to '${dup.key}' already declared`)
+  return { services, routes, consumers, upstreams, plugins, keyauthCredentials, jwtSecrets }
+}
+
+/** Kong's `auto` string fields: utils.random_string(), 32 hex characters. */
+function randomString(): string {
+  return crypto.randomUUID().replace(/-/g, '')
+}
+
+function buildJwtSecret(raw: Raw, consumer: string, where: string, now: number): JwtSecret {
+  checkKeys(raw, JWT_SECRET_KEYS, where)
+  const key = optStr(raw['key'], `${where}.key`) ?? randomString()
+  const algorithm = optStr(raw['algorithm'], `${where}.algorithm`) ?? 'HS256'
+  if (!(JWT_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    throw new ConfigError(`${where}.algorithm: expected one of: ${JWT_ALGORITHMS.join(', ')}`)
+  }
+  const rsaPublicKey = optStr(raw['rsa_public_key'], `${where}.rsa_public_key`)
+  if (JWT_ALGORITHMS_NEEDING_KEY.includes(algorithm)) {
+    if (rsaPublicKey === undefined) throw new ConfigError(`${where}.rsa_public_key: required field missing`)
+    try {
+      crypto.createPublicKey(rsaPublicKey)
+    } catch {
+      throw new ConfigError(`${where}.rsa_public_key: invalid key`)
+    }
+  }
+  const tags = strList(raw['tags'], `${where}.tags`)
+  return {
+    id: optStr(raw['id'], `${where}.id`) ?? stableId('jwt_secrets', key),
+    key,
+    secret: optStr(raw['secret'], `${where}.secret`) ?? randomString(),
+    ...(rsaPublicKey !== undefined ? { rsa_public_key: rsaPublicKey } : {}),
+    algorithm,
+    consumer: { id: consumer },
+    ...(tags ? { tags } : {}),
+    created_at: num(raw['created_at'], now, `${where}.created_at`),
+  }
 }
 
 function splitHostPort(s: string, defPort: number): [string, number] {
