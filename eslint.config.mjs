@@ -2,26 +2,57 @@
 // plugin-server plugin cannot live without, and keeps decisions free of I/O.
 import tseslint from 'typescript-eslint'
 
-const IO_MODULES = ['kong-pdk', 'kong-pdk/*', 'ioredis', 'node:fs', 'node:net', 'node:http', 'node:child_process', 'fs', 'net', 'http', 'child_process']
+const IO_MODULES = [
+  'kong-pdk',
+  'kong-pdk/*',
+  'ioredis',
+  'node:fs',
+  'node:net',
+  'node:http',
+  'node:child_process',
+  'fs',
+  'net',
+  'http',
+  'child_process',
+]
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.mjs', 'spec/emulator/fixtures/**'] },
+  {
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.mjs', 'spec/emulator/fixtures/**'],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
     // Decisions are pure: no PDK, no Redis, no Node I/O (house style §4.8).
-    files: ['plugins/*/core.ts', 'plugins/*/schema.ts', 'plugins/shared/token/extract.ts', 'plugins/shared/scopes/**', 'plugins/shared/errors.ts'],
+    files: [
+      'plugins/*/core.ts',
+      'plugins/*/schema.ts',
+      'plugins/shared/token/extract.ts',
+      'plugins/shared/scopes/**',
+      'plugins/shared/errors.ts',
+    ],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: IO_MODULES, message: 'core and schema files stay free of I/O' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: IO_MODULES, message: 'core and schema files stay free of I/O' }] },
+      ],
     },
   },
   {

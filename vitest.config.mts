@@ -6,7 +6,12 @@ export default defineConfig({
     projects: [
       { test: { name: 'unit', include: ['spec/unit/**/*.spec.ts'] } },
       {
-        test: { name: 'emulator', include: ['spec/emulator/**/*.spec.ts'], testTimeout: 30_000, hookTimeout: 30_000 },
+        test: {
+          name: 'emulator',
+          include: ['spec/emulator/**/*.spec.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
       },
       {
         test: {

@@ -14,7 +14,16 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { stringify, parse } from 'yaml'
 import { buildRuntime } from '../plugins/consumer-jwt/handler'
-import { demoToken, globexSecret, KEYS_DIR, KONG_YML, localizeKongYml, pointAtUpstream, startDemoIdp, type DemoConsumer } from '../emulator/demo-kit'
+import {
+  demoToken,
+  globexSecret,
+  KEYS_DIR,
+  KONG_YML,
+  localizeKongYml,
+  pointAtUpstream,
+  startDemoIdp,
+  type DemoConsumer,
+} from '../emulator/demo-kit'
 import { startEchoUpstream } from '../emulator/echo-upstream'
 import { start } from '../emulator/emulator'
 
@@ -47,42 +56,72 @@ function tripsSince(wire: readonly Wire[], from: number): Record<string, number>
 async function roundTrips(): Promise<void> {
   const idp = await startDemoIdp()
   const echo = await startEchoUpstream()
-  const doc = parse(localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: undefined })) as {
+  const doc = parse(
+    localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: undefined }),
+  ) as {
     services: { name: string; url?: string; routes?: unknown[] }[]
   }
-  doc.services.push({ name: 'bare', url: 'http://bare:8080', routes: [{ name: 'bare', paths: ['/bare'] }] })
+  doc.services.push({
+    name: 'bare',
+    url: 'http://bare:8080',
+    routes: [{ name: 'bare', paths: ['/bare'] }],
+  })
   const kong = await start({
     config: pointAtUpstream(stringify(doc), echo.url),
     pluginDirs: pluginDirs(),
     recordWire: true,
     env: { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() },
   })
-  const send = async (path: string, token?: string, method = 'GET'): Promise<{ status: number; trips: Record<string, number> }> => {
+  const send = async (
+    path: string,
+    token?: string,
+    method = 'GET',
+  ): Promise<{ status: number; trips: Record<string, number> }> => {
     await kong.idle()
     const from = kong.wire.length
-    const res = await fetch(`${kong.proxyUrl}${path}`, { method, headers: token ? { Authorization: `Bearer ${token}` } : {} })
+    const res = await fetch(`${kong.proxyUrl}${path}`, {
+      method,
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+    })
     await res.arrayBuffer()
     await kong.idle()
     return { status: res.status, trips: tripsSince(kong.wire, from) }
   }
 
-  console.log('## Kong round trips per access event (HandleEvent + one Step per answered PDK call)\n')
+  console.log(
+    '## Kong round trips per access event (HandleEvent + one Step per answered PDK call)\n',
+  )
   console.log('| flow | status | consumer-jwt | scope-acl |')
   console.log('|---|---|---|---|')
   const web = await demoToken('web-app', { scope: 'orders:read' })
   await send('/orders/1', web) // first use: instance start, consumer load, verification
   const flows: [string, string, string | undefined, string?][] = [
     ['web-app GET /orders, cached token and consumer', '/orders/1', web],
-    ['web-app GET /orders, new token (consumer cached)', '/orders/1', await demoToken('web-app', { scope: 'orders:read' })],
+    [
+      'web-app GET /orders, new token (consumer cached)',
+      '/orders/1',
+      await demoToken('web-app', { scope: 'orders:read' }),
+    ],
     ['no token', '/orders/1', undefined],
-    ['expired token', '/orders/1', await demoToken('web-app', {}, { now: Math.floor(Date.now() / 1000) - 3600 })],
-    ['partner-acme POST /orders (scope refused; its consumer loaded for the first time)', '/orders', await demoToken('partner-acme', { scope: 'orders:read' }), 'POST'],
+    [
+      'expired token',
+      '/orders/1',
+      await demoToken('web-app', {}, { now: Math.floor(Date.now() / 1000) - 3600 }),
+    ],
+    [
+      'partner-acme POST /orders (scope refused; its consumer loaded for the first time)',
+      '/orders',
+      await demoToken('partner-acme', { scope: 'orders:read' }),
+      'POST',
+    ],
   ]
   const rows: [string, number, number | undefined, number | undefined][] = []
   for (const [title, p, token, method] of flows) {
     const r = await send(p, token, method)
     rows.push([title, r.status, r.trips['consumer-jwt'], r.trips['scope-acl']])
-    console.log(`| ${title} | ${r.status} | ${r.trips['consumer-jwt'] ?? 0} | ${r.trips['scope-acl'] ?? '—'} |`)
+    console.log(
+      `| ${title} | ${r.status} | ${r.trips['consumer-jwt'] ?? 0} | ${r.trips['scope-acl'] ?? '—'} |`,
+    )
   }
 
   console.log('\n## Latency through the emulator, same run\n')
@@ -90,7 +129,9 @@ async function roundTrips(): Promise<void> {
     for (let i = 0; i < 20; i++) await send(p, token)
     const t0 = performance.now()
     for (let i = 0; i < N; i++) {
-      const res = await fetch(`${kong.proxyUrl}${p}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} })
+      const res = await fetch(`${kong.proxyUrl}${p}`, {
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+      })
       await res.arrayBuffer()
     }
     return (performance.now() - t0) / N
@@ -100,7 +141,9 @@ async function roundTrips(): Promise<void> {
   console.log('| route | ms/request | ratio to no plugin |')
   console.log('|---|---|---|')
   console.log(`| no plugin | ${bare.toFixed(3)} | 1.00 |`)
-  console.log(`| consumer-jwt + scope-acl, cached token | ${withPlugins.toFixed(3)} | ${(withPlugins / bare).toFixed(2)} |`)
+  console.log(
+    `| consumer-jwt + scope-acl, cached token | ${withPlugins.toFixed(3)} | ${(withPlugins / bare).toFixed(2)} |`,
+  )
   console.log('\n(The emulator is not Kong: only the ratio and the round-trip counts carry over.)')
 
   await kong.stop()
@@ -108,7 +151,9 @@ async function roundTrips(): Promise<void> {
   await idp.stop()
   const [cached, , refused] = rows
   const ok = (cached?.[2] ?? 99) <= 5 && (refused?.[2] ?? 99) <= 2 && (cached?.[3] ?? 99) <= 3
-  console.log(`\nround-trip targets (consumer-jwt ≤ 5 allowed, ≤ 2 refused; scope-acl ≤ 3): ${ok ? 'met' : 'NOT MET'}`)
+  console.log(
+    `\nround-trip targets (consumer-jwt ≤ 5 allowed, ≤ 2 refused; scope-acl ≤ 3): ${ok ? 'met' : 'NOT MET'}`,
+  )
   if (!ok) process.exitCode = 1
 }
 
@@ -121,22 +166,29 @@ async function verificationCpu(): Promise<void> {
     ['mobile-app', 'EdDSA'],
     ['partner-globex', 'HS256'],
   ]
-  const config = parse(readFileSync(KONG_YML, 'utf8')) as { plugins: { name: string; config: Record<string, unknown> }[] }
+  const config = parse(readFileSync(KONG_YML, 'utf8')) as {
+    plugins: { name: string; config: Record<string, unknown> }[]
+  }
   const raw = config.plugins.find((p) => p.name === 'consumer-jwt')?.config ?? {}
   // Kong resolves the {vault://env/...} reference before the plugin sees its config.
   for (const c of (raw.credentials ?? []) as Record<string, unknown>[]) {
-    if (typeof c.secret === 'string' && c.secret.startsWith('{vault://')) c.secret = globexSecret(KEYS_DIR)
+    if (typeof c.secret === 'string' && c.secret.startsWith('{vault://'))
+      c.secret = globexSecret(KEYS_DIR)
   }
   const rt = buildRuntime(raw)
   for (const [consumer, alg] of consumers) {
-    const tokens = await Promise.all(Array.from({ length: N }, () => demoToken(consumer, { scope: 'catalog:read' })))
+    const tokens = await Promise.all(
+      Array.from({ length: N }, () => demoToken(consumer, { scope: 'catalog:read' })),
+    )
     let t0 = performance.now()
     for (const t of tokens) await rt.verifier.verify(t)
     const uncached = ((performance.now() - t0) * 1000) / N
     t0 = performance.now()
     for (const t of tokens) await rt.verifier.verify(t)
     const hit = ((performance.now() - t0) * 1000) / N
-    console.log(`| ${consumer} (${alg}) | ${uncached.toFixed(1)} | ${hit.toFixed(1)} | ${(uncached / hit).toFixed(1)}× |`)
+    console.log(
+      `| ${consumer} (${alg}) | ${uncached.toFixed(1)} | ${hit.toFixed(1)} | ${(uncached / hit).toFixed(1)}× |`,
+    )
   }
 }
 

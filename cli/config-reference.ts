@@ -37,9 +37,12 @@ function rows(fields: KongSchema, prefix: string, out: string[]): void {
       const extra = constraints(f)
       const type = typeOf(f) + (extra.length > 0 ? ` (${extra.join('; ')})` : '')
       const description = (f.description ?? '').replace(/\|/g, '\\|')
-      out.push(`| \`${path}\` | ${type} | ${f.required === true ? 'yes' : ''} | ${defaultOf(f)} | ${description} |`)
+      out.push(
+        `| \`${path}\` | ${type} | ${f.required === true ? 'yes' : ''} | ${defaultOf(f)} | ${description} |`,
+      )
       if (f.type === 'record') rows(f.fields, `${path}.`, out)
-      if ((f.type === 'array' || f.type === 'set') && f.elements.type === 'record') rows(f.elements.fields, `${path}[].`, out)
+      if ((f.type === 'array' || f.type === 'set') && f.elements.type === 'record')
+        rows(f.elements.fields, `${path}[].`, out)
     }
   }
 }

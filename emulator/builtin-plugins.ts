@@ -30,7 +30,12 @@ export interface BuiltinPlugin {
   readonly handlers: Partial<Record<Phase, BuiltinHandler>>
 }
 
-function errorExit(ctx: RequestContext, status: number, message: string, extra: Record<string, string>): void {
+function errorExit(
+  ctx: RequestContext,
+  status: number,
+  message: string,
+  extra: Record<string, string>,
+): void {
   const rendered = kongErrorBody(message, ctx.id, ctx.headers.get('accept'))
   const headers = ctx.responseHeaders.clone()
   headers.set('Content-Type', [rendered.contentType])
@@ -42,7 +47,14 @@ const keyAuth: BuiltinPlugin = {
   name: 'key-auth',
   priority: 1250,
   fields: [
-    { key_names: { type: 'array', elements: { type: 'string' }, default: ['apikey'], required: true } },
+    {
+      key_names: {
+        type: 'array',
+        elements: { type: 'string' },
+        default: ['apikey'],
+        required: true,
+      },
+    },
     { hide_credentials: { type: 'boolean', default: false, required: true } },
     { anonymous: { type: 'string' } },
     { key_in_header: { type: 'boolean', default: true, required: true } },
@@ -89,12 +101,16 @@ const keyAuth: BuiltinPlugin = {
       set('X-Credential-Identifier', cred.id)
       ctx.headers.delete('X-Anonymous-Consumer')
       ctx.consumer = consumerView(consumer)
-      ctx.credential = { id: cred.id, key: cred.key, consumer: { id: consumer.id }, created_at: cred.created_at }
+      ctx.credential = {
+        id: cred.id,
+        key: cred.key,
+        consumer: { id: consumer.id },
+        created_at: cred.created_at,
+      }
       ctx.authenticatedConsumer = consumer
     },
   },
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // jwt — Kong 3.9.3's bundled plugin, emulated from reading kong/plugins/jwt/handler.lua and
@@ -171,7 +187,10 @@ function cookieValue(headers: HeaderList, name: string): string | undefined {
 const BEARER = /[ \t\n\x0B\f\r]*[Bb]earer[ \t\n\x0B\f\r]+([^\n]+)/
 
 /** handler.lua retrieve_tokens: the distinct tokens of the request, in discovery order. */
-export function retrieveTokens(ctx: RequestContext, conf: Readonly<Record<string, unknown>>): Array<string | typeof FLAG> {
+export function retrieveTokens(
+  ctx: RequestContext,
+  conf: Readonly<Record<string, unknown>>,
+): Array<string | typeof FLAG> {
   const found = new Set<string | typeof FLAG>()
   const args = uriArgs(ctx.rawQuery)
   for (const name of stringList(conf['uri_param_names'])) {
@@ -213,18 +232,29 @@ interface DecodedJwt {
 }
 
 const ALG_HASH: Readonly<Record<string, string | null>> = {
-  HS256: 'sha256', HS384: 'sha384', HS512: 'sha512',
-  RS256: 'sha256', RS384: 'sha384', RS512: 'sha512',
-  ES256: 'sha256', ES384: 'sha384', ES512: 'sha512',
-  PS256: 'sha256', PS384: 'sha384', PS512: 'sha512',
+  HS256: 'sha256',
+  HS384: 'sha384',
+  HS512: 'sha512',
+  RS256: 'sha256',
+  RS384: 'sha384',
+  RS512: 'sha512',
+  ES256: 'sha256',
+  ES384: 'sha384',
+  ES512: 'sha512',
+  PS256: 'sha256',
+  PS384: 'sha384',
+  PS512: 'sha512',
   EdDSA: null,
 }
 
 /** A cjson-decoded value indexed by Lua: tables give their field, strings the string library (nil), other values raise. */
 function luaIndex(table: unknown, key: string, what: string): unknown {
-  if (isPlainObject(table)) return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined
+  if (isPlainObject(table))
+    return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined
   if (Array.isArray(table) || typeof table === 'string') return undefined
-  throw new LuaError(`attempt to index ${what} (a ${table === null ? 'userdata' : typeof table} value)`)
+  throw new LuaError(
+    `attempt to index ${what} (a ${table === null ? 'userdata' : typeof table} value)`,
+  )
 }
 
 /** jwt_parser.lua decode_token: the error string of `Bad token; <err>` or the decoded token. */
@@ -249,11 +279,19 @@ export function decodeJwt(token: string): DecodedJwt | string {
   const claims = json(claims64)
   if (!header.ok || !claims.ok) return 'invalid JSON'
   const alg = luaIndex(header.value, 'alg', "field 'header'")
-  if (typeof alg !== 'string' || !Object.prototype.hasOwnProperty.call(ALG_HASH, alg)) return 'invalid alg'
+  if (typeof alg !== 'string' || !Object.prototype.hasOwnProperty.call(ALG_HASH, alg))
+    return 'invalid alg'
   if (claims.value === false) return 'invalid claims'
   const signature = base64UrlDecode(signature64)
   if (signature === undefined) return 'invalid signature'
-  return { token, signingInput: `${header64}.${claims64}`, header: header.value, claims: claims.value, alg, signature }
+  return {
+    token,
+    signingInput: `${header64}.${claims64}`,
+    header: header.value,
+    claims: claims.value,
+    alg,
+    signature,
+  }
 }
 
 /** jwt_parser.lua alg_verify: true when the signature verifies with `key` (secret bytes or PEM). */
@@ -262,7 +300,10 @@ export function verifySignature(jwtToken: DecodedJwt, key: Buffer | string): boo
   const data = Buffer.from(jwtToken.signingInput)
   const hash = ALG_HASH[alg] ?? null
   if (alg.startsWith('HS')) {
-    const mac = crypto.createHmac(hash ?? 'sha256', key).update(data).digest()
+    const mac = crypto
+      .createHmac(hash ?? 'sha256', key)
+      .update(data)
+      .digest()
     return mac.equals(signature)
   }
   let publicKey: crypto.KeyObject
@@ -272,15 +313,22 @@ export function verifySignature(jwtToken: DecodedJwt, key: Buffer | string): boo
     throw new LuaError('jwt_parser.lua: Consumer Public Key is Invalid')
   }
   const size = { ES256: 64, ES384: 96, ES512: 132 }[alg as 'ES256' | 'ES384' | 'ES512']
-  if (size !== undefined && signature.length !== size) throw new LuaError(`jwt_parser.lua: Signature must be ${size} bytes.`)
-  if (alg.startsWith('PS') && signature.length !== 256) throw new LuaError('jwt_parser.lua: Signature must be 256 bytes')
+  if (size !== undefined && signature.length !== size)
+    throw new LuaError(`jwt_parser.lua: Signature must be ${size} bytes.`)
+  if (alg.startsWith('PS') && signature.length !== 256)
+    throw new LuaError('jwt_parser.lua: Signature must be 256 bytes')
   try {
-    if (alg.startsWith('ES')) return crypto.verify(hash, data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+    if (alg.startsWith('ES'))
+      return crypto.verify(hash, data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
     if (alg.startsWith('PS')) {
       return crypto.verify(
         hash,
         data,
-        { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_AUTO },
+        {
+          key: publicKey,
+          padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: crypto.constants.RSA_PSS_SALTLEN_AUTO,
+        },
         signature,
       )
     }
@@ -290,7 +338,11 @@ export function verifySignature(jwtToken: DecodedJwt, key: Buffer | string): boo
   }
 }
 
-type Refusal = { readonly status: 401; readonly body: Record<string, string>; readonly wwwAuthenticate?: string }
+type Refusal = {
+  readonly status: 401
+  readonly body: Record<string, string>
+  readonly wwwAuthenticate?: string
+}
 
 /** handler.lua do_authentication: the refusal, or the credential and consumer that authenticate. */
 function authenticateJwt(
@@ -302,7 +354,11 @@ function authenticateJwt(
   const realm = typeof conf['realm'] === 'string' ? conf['realm'] : undefined
   const base = realm !== undefined ? `Bearer realm="${realm}"` : 'Bearer'
   const withError = `${base} error="invalid_token"`
-  const refuse = (message: string, www = withError): Refusal => ({ status: 401, body: { message }, wwwAuthenticate: www })
+  const refuse = (message: string, www = withError): Refusal => ({
+    status: 401,
+    body: { message },
+    wwwAuthenticate: www,
+  })
 
   const tokens = retrieveTokens(ctx, conf)
   if (tokens.length === 0) return refuse('Unauthorized', base)
@@ -314,7 +370,10 @@ function authenticateJwt(
   if (typeof decoded === 'string') return refuse(`Bad token; ${decoded}`)
   const claimName = typeof conf['key_claim_name'] === 'string' ? conf['key_claim_name'] : 'iss'
   const fromClaims = luaIndex(decoded.claims, claimName, "local 'claims'")
-  const key = fromClaims === undefined || fromClaims === false ? luaIndex(decoded.header, claimName, "local 'header'") : fromClaims
+  const key =
+    fromClaims === undefined || fromClaims === false
+      ? luaIndex(decoded.header, claimName, "local 'header'")
+      : fromClaims
   if (key === undefined || key === false) return refuse(`No mandatory '${claimName}' in claims`)
   if (key === '') return refuse(`Invalid '${claimName}' in claims`)
   // kong.db.jwt_secrets:select_by_key validates the unique value's type and raises
@@ -326,7 +385,10 @@ function authenticateJwt(
 
   let keyMaterial: Buffer | string | undefined
   if (secret.algorithm.startsWith('HS')) {
-    keyMaterial = conf['secret_is_base64'] === true ? base64UrlDecode(secret.secret) : Buffer.from(secret.secret)
+    keyMaterial =
+      conf['secret_is_base64'] === true
+        ? base64UrlDecode(secret.secret)
+        : Buffer.from(secret.secret)
   } else {
     keyMaterial = secret.rsa_public_key // PEM, never base64-decoded (Kong #13710)
   }
@@ -340,30 +402,46 @@ function authenticateJwt(
     else if (claim === 'exp' && value <= now) errors[claim] = 'token expired'
     else if (claim === 'nbf' && value > now) errors[claim] = 'token not valid yet'
   }
-  if (Object.keys(errors).length > 0) return { status: 401, body: errors, wwwAuthenticate: withError }
+  if (Object.keys(errors).length > 0)
+    return { status: 401, body: errors, wwwAuthenticate: withError }
 
   const maxExp = typeof conf['maximum_expiration'] === 'number' ? conf['maximum_expiration'] : 0
   if (maxExp > 0) {
     const exp = luaIndex(decoded.claims, 'exp', "field 'claims'")
-    const expNum = typeof exp === 'string' && exp.trim() !== '' && !Number.isNaN(Number(exp)) ? Number(exp) : exp
-    if (expNum !== undefined && typeof expNum !== 'number') throw new LuaError("attempt to perform arithmetic on local 'exp'")
+    const expNum =
+      typeof exp === 'string' && exp.trim() !== '' && !Number.isNaN(Number(exp)) ? Number(exp) : exp
+    if (expNum !== undefined && typeof expNum !== 'number')
+      throw new LuaError("attempt to perform arithmetic on local 'exp'")
     if (expNum === undefined || expNum - now > maxExp) {
-      return { status: 401, body: { exp: 'exceeds maximum allowed expiration' }, wwwAuthenticate: withError }
+      return {
+        status: 401,
+        body: { exp: 'exceeds maximum allowed expiration' },
+        wwwAuthenticate: withError,
+      }
     }
   }
 
   const consumer = loadConsumer(config, secret.consumer.id)
-  if (!consumer) return { status: 401, body: { message: `Could not find consumer for '${claimName}=${key}'` } }
+  if (!consumer)
+    return { status: 401, body: { message: `Could not find consumer for '${claimName}=${key}'` } }
   return { secret, consumer, token }
 }
 
 /** kong.client.load_consumer(id, true): by id, then by username. */
 function loadConsumer(config: DeclarativeConfig, idOrName: string): ConsumerEntity | undefined {
-  return config.consumers.find((c) => c.id === idOrName) ?? config.consumers.find((c) => c.username === idOrName)
+  return (
+    config.consumers.find((c) => c.id === idOrName) ??
+    config.consumers.find((c) => c.username === idOrName)
+  )
 }
 
 /** handler.lua set_consumer: authenticate, upstream headers, and the raw token in kong.ctx.shared. */
-function setJwtConsumer(ctx: RequestContext, consumer: ConsumerEntity, secret?: JwtSecret, token?: string): void {
+function setJwtConsumer(
+  ctx: RequestContext,
+  consumer: ConsumerEntity,
+  secret?: JwtSecret,
+  token?: string,
+): void {
   ctx.consumer = consumerView(consumer)
   ctx.credential = secret ? { ...secret } : undefined
   ctx.authenticatedConsumer = consumer
@@ -383,7 +461,8 @@ function setJwtConsumer(ctx: RequestContext, consumer: ConsumerEntity, secret?: 
 /** kong.response.exit(status, table, headers): cjson body (`/` escaped), JSON content type, no request_id. */
 function exitWithTable(ctx: RequestContext, refusal: Refusal): void {
   const headers = ctx.responseHeaders.clone()
-  if (refusal.wwwAuthenticate !== undefined) headers.set('WWW-Authenticate', [refusal.wwwAuthenticate])
+  if (refusal.wwwAuthenticate !== undefined)
+    headers.set('WWW-Authenticate', [refusal.wwwAuthenticate])
   headers.set('Content-Type', ['application/json; charset=utf-8'])
   const body = Buffer.from(JSON.stringify(refusal.body).replace(/\//g, '\\/'))
   ctx.exit = { status: refusal.status, headers, body, source: 'exit' }

@@ -44,7 +44,8 @@ async function main(): Promise<void> {
     quiet?: boolean
   }>()
   const dirs = opts.pluginsDir.length > 0 ? opts.pluginsDir : defaultPluginDirs()
-  const echo = opts.echoPort !== undefined ? await startEchoUpstream(Number(opts.echoPort)) : undefined
+  const echo =
+    opts.echoPort !== undefined ? await startEchoUpstream(Number(opts.echoPort)) : undefined
   const emu = await start({
     config: fs.readFileSync(opts.config, 'utf8'),
     pluginDirs: dirs,

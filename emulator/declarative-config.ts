@@ -109,10 +109,31 @@ export interface JwtSecret {
 
 /** daos.lua `algorithm` one_of; the second list must carry an rsa_public_key that parses as a key. */
 export const JWT_ALGORITHMS = [
-  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA',
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'EdDSA',
 ] as const
 const JWT_ALGORITHMS_NEEDING_KEY = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA']
-const JWT_SECRET_KEYS = ['id', 'key', 'secret', 'rsa_public_key', 'algorithm', 'tags', 'consumer', 'created_at']
+const JWT_SECRET_KEYS = [
+  'id',
+  'key',
+  'secret',
+  'rsa_public_key',
+  'algorithm',
+  'tags',
+  'consumer',
+  'created_at',
+]
 
 export interface DeclarativeConfig {
   readonly services: readonly ServiceEntity[]
@@ -151,12 +172,13 @@ function strList(v: unknown, what: string): string[] | undefined {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
     throw new ConfigError(`${what}: expected an array of strings`)
   }
-  return v.length === 0 ? undefined : (v)
+  return v.length === 0 ? undefined : v
 }
 
 function list(v: unknown, what: string): Raw[] {
   if (v === undefined || v === null) return []
-  if (!Array.isArray(v) || !v.every(isPlainObject)) throw new ConfigError(`${what}: expected a list of entities`)
+  if (!Array.isArray(v) || !v.every(isPlainObject))
+    throw new ConfigError(`${what}: expected a list of entities`)
   return v
 }
 
@@ -167,22 +189,70 @@ function checkKeys(raw: Raw, allowed: readonly string[], what: string): void {
 }
 
 const SERVICE_KEYS = [
-  'id', 'name', 'url', 'protocol', 'host', 'port', 'path', 'retries', 'connect_timeout', 'write_timeout',
-  'read_timeout', 'enabled', 'tags', 'routes', 'plugins', 'tls_verify', 'tls_verify_depth', 'ca_certificates',
+  'id',
+  'name',
+  'url',
+  'protocol',
+  'host',
+  'port',
+  'path',
+  'retries',
+  'connect_timeout',
+  'write_timeout',
+  'read_timeout',
+  'enabled',
+  'tags',
+  'routes',
+  'plugins',
+  'tls_verify',
+  'tls_verify_depth',
+  'ca_certificates',
   'client_certificate',
 ]
 const ROUTE_KEYS = [
-  'id', 'name', 'paths', 'hosts', 'methods', 'headers', 'strip_path', 'preserve_host', 'regex_priority',
-  'path_handling', 'protocols', 'https_redirect_status_code', 'request_buffering', 'response_buffering', 'service',
-  'tags', 'plugins', 'snis', 'sources', 'destinations',
+  'id',
+  'name',
+  'paths',
+  'hosts',
+  'methods',
+  'headers',
+  'strip_path',
+  'preserve_host',
+  'regex_priority',
+  'path_handling',
+  'protocols',
+  'https_redirect_status_code',
+  'request_buffering',
+  'response_buffering',
+  'service',
+  'tags',
+  'plugins',
+  'snis',
+  'sources',
+  'destinations',
 ]
 const CONSUMER_KEYS = ['id', 'username', 'custom_id', 'tags', 'plugins']
 const CREDENTIAL_KEYS = [
-  'keyauth_credentials', 'basicauth_credentials', 'jwt_secrets', 'acls', 'hmacauth_credentials', 'oauth2_credentials',
+  'keyauth_credentials',
+  'basicauth_credentials',
+  'jwt_secrets',
+  'acls',
+  'hmacauth_credentials',
+  'oauth2_credentials',
   'mtls_auth_credentials',
 ]
 const PLUGIN_KEYS = [
-  'id', 'name', 'config', 'enabled', 'route', 'service', 'consumer', 'instance_name', 'protocols', 'tags', 'ordering',
+  'id',
+  'name',
+  'config',
+  'enabled',
+  'route',
+  'service',
+  'consumer',
+  'instance_name',
+  'protocols',
+  'tags',
+  'ordering',
 ]
 
 interface Scope {
@@ -192,7 +262,10 @@ interface Scope {
 }
 
 /** Parses kong.yml text (YAML or JSON) into normalised entities. */
-export function parseDeclarativeConfig(text: string, now = Math.floor(Date.now() / 1000)): DeclarativeConfig {
+export function parseDeclarativeConfig(
+  text: string,
+  now = Math.floor(Date.now() / 1000),
+): DeclarativeConfig {
   let doc: unknown
   try {
     doc = parseYaml(text)
@@ -210,8 +283,18 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
   }
   checkKeys(
     doc,
-    ['_format_version', '_transform', '_comment', '_workspace', 'services', 'routes', 'consumers', 'plugins',
-      'upstreams', ...CREDENTIAL_KEYS],
+    [
+      '_format_version',
+      '_transform',
+      '_comment',
+      '_workspace',
+      'services',
+      'routes',
+      'consumers',
+      'plugins',
+      'upstreams',
+      ...CREDENTIAL_KEYS,
+    ],
     'declarative configuration',
   )
   const services: ServiceEntity[] = []
@@ -237,16 +320,27 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
   })
   list(doc['routes'], 'routes').forEach((r, j) => {
     const ref = r['service']
-    const refStr = isPlainObject(ref) ? optStr(ref['id'] ?? ref['name'], `routes[${j}].service`) : optStr(ref, `routes[${j}].service`)
-    pendingRoutes.push({ raw: r, ...(refStr !== undefined ? { serviceRef: refStr } : {}), where: `routes[${j}]` })
+    const refStr = isPlainObject(ref)
+      ? optStr(ref['id'] ?? ref['name'], `routes[${j}].service`)
+      : optStr(ref, `routes[${j}].service`)
+    pendingRoutes.push({
+      raw: r,
+      ...(refStr !== undefined ? { serviceRef: refStr } : {}),
+      where: `routes[${j}]`,
+    })
   })
   for (const pr of pendingRoutes) {
     checkKeys(pr.raw, ROUTE_KEYS, pr.where)
-    const svc = pr.serviceRef === undefined ? undefined : findService(services, pr.serviceRef, pr.where)
+    const svc =
+      pr.serviceRef === undefined ? undefined : findService(services, pr.serviceRef, pr.where)
     const route = buildRoute(pr.raw, svc, pr.where, now)
     routes.push(route)
     list(pr.raw['plugins'], `${pr.where}.plugins`).forEach((p, j) =>
-      pendingPlugins.push({ raw: p, scope: { route: route.id }, where: `${pr.where}.plugins[${j}]` }),
+      pendingPlugins.push({
+        raw: p,
+        scope: { route: route.id },
+        where: `${pr.where}.plugins[${j}]`,
+      }),
     )
   }
   list(doc['consumers'], 'consumers').forEach((raw, i) => {
@@ -255,11 +349,15 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     const username = optStr(raw['username'], `${where}.username`)
     const customId = optStr(raw['custom_id'], `${where}.custom_id`)
     if (username === undefined && customId === undefined) {
-      throw new ConfigError(`${where}: at least one of these fields must be non-empty: 'custom_id', 'username'`)
+      throw new ConfigError(
+        `${where}: at least one of these fields must be non-empty: 'custom_id', 'username'`,
+      )
     }
     const tags = strList(raw['tags'], `${where}.tags`)
     const c: ConsumerEntity = {
-      id: optStr(raw['id'], `${where}.id`) ?? stableId('consumers', username ?? `custom:${customId ?? ''}`),
+      id:
+        optStr(raw['id'], `${where}.id`) ??
+        stableId('consumers', username ?? `custom:${customId ?? ''}`),
       ...(username !== undefined ? { username } : {}),
       ...(customId !== undefined ? { custom_id: customId } : {}),
       ...(tags ? { tags } : {}),
@@ -270,7 +368,9 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     list(raw['plugins'], `${where}.plugins`).forEach((p, j) =>
       pendingPlugins.push({ raw: p, scope: { consumer: c.id }, where: `${where}.plugins[${j}]` }),
     )
-    list(raw['keyauth_credentials'], `${where}.keyauth_credentials`).forEach((k) => keyauth.push({ raw: k, consumer: c.id }))
+    list(raw['keyauth_credentials'], `${where}.keyauth_credentials`).forEach((k) =>
+      keyauth.push({ raw: k, consumer: c.id }),
+    )
     list(raw['jwt_secrets'], `${where}.jwt_secrets`).forEach((j, n) =>
       jwt.push({ raw: j, consumer: c.id, where: `${where}.jwt_secrets[${n}]` }),
     )
@@ -278,13 +378,24 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
   list(doc['keyauth_credentials'], 'keyauth_credentials').forEach((k) => {
     const ref = k['consumer']
     const id = isPlainObject(ref) ? ref['id'] : ref
-    keyauth.push({ raw: k, consumer: findConsumer(consumers, str(id, 'keyauth_credentials.consumer'), 'keyauth_credentials').id })
+    keyauth.push({
+      raw: k,
+      consumer: findConsumer(
+        consumers,
+        str(id, 'keyauth_credentials.consumer'),
+        'keyauth_credentials',
+      ).id,
+    })
   })
   list(doc['jwt_secrets'], 'jwt_secrets').forEach((j, n) => {
     const ref = j['consumer']
     const id = isPlainObject(ref) ? (ref['id'] ?? ref['username']) : ref
     const where = `jwt_secrets[${n}]`
-    jwt.push({ raw: j, consumer: findConsumer(consumers, str(id, `${where}.consumer`), where).id, where })
+    jwt.push({
+      raw: j,
+      consumer: findConsumer(consumers, str(id, `${where}.consumer`), where).id,
+      where,
+    })
   })
   list(doc['upstreams'], 'upstreams').forEach((raw, i) => {
     const where = `upstreams[${i}]`
@@ -295,7 +406,11 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
       const weight = t['weight'] === undefined ? 100 : Number(t['weight'])
       return { host, port, weight }
     })
-    upstreams.push({ id: optStr(raw['id'], `${where}.id`) ?? stableId('upstreams', name), name, targets })
+    upstreams.push({
+      id: optStr(raw['id'], `${where}.id`) ?? stableId('upstreams', name),
+      name,
+      targets,
+    })
   })
   list(doc['plugins'], 'plugins').forEach((raw, i) => {
     const where = `plugins[${i}]`
@@ -322,7 +437,9 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     const name = str(raw['name'], `${where}.name`)
     const key = `${name}:${scope.route ?? ''}:${scope.service ?? ''}:${scope.consumer ?? ''}`
     if (seen.has(key)) {
-      throw new ConfigError(`${where}: uniqueness violation: 'plugins' entity with name '${name}' already declared for this scope`)
+      throw new ConfigError(
+        `${where}: uniqueness violation: 'plugins' entity with name '${name}' already declared for this scope`,
+      )
     }
     seen.add(key)
     const config = raw['config'] ?? {}
@@ -340,7 +457,12 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
       ...(scope.service !== undefined ? { service: { id: scope.service } } : {}),
       ...(scope.consumer !== undefined ? { consumer: { id: scope.consumer } } : {}),
       ...(instanceName !== undefined ? { instance_name: instanceName } : {}),
-      protocols: strList(raw['protocols'], `${where}.protocols`) ?? ['grpc', 'grpcs', 'http', 'https'],
+      protocols: strList(raw['protocols'], `${where}.protocols`) ?? [
+        'grpc',
+        'grpcs',
+        'http',
+        'https',
+      ],
       ...(tags ? { tags } : {}),
     })
   }
@@ -353,9 +475,14 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
       created_at: now,
     }
   })
-  const jwtSecrets = jwt.map(({ raw, consumer, where }) => buildJwtSecret(raw, consumer, where, now))
+  const jwtSecrets = jwt.map(({ raw, consumer, where }) =>
+    buildJwtSecret(raw, consumer, where, now),
+  )
   const dup = jwtSecrets.find((j, i) => jwtSecrets.findIndex((o) => o.key === j.key) !== i)
-  if (dup) throw new ConfigError(`jwt_secrets: uniqueness violation: 'jwt_secrets' entity with key set to '${dup.key}' already declared`)
+  if (dup)
+    throw new ConfigError(
+      `jwt_secrets: uniqueness violation: 'jwt_secrets' entity with key set to '${dup.key}' already declared`,
+    )
   return { services, routes, consumers, upstreams, plugins, keyauthCredentials, jwtSecrets }
 }
 
@@ -373,7 +500,8 @@ function buildJwtSecret(raw: Raw, consumer: string, where: string, now: number):
   }
   const rsaPublicKey = optStr(raw['rsa_public_key'], `${where}.rsa_public_key`)
   if (JWT_ALGORITHMS_NEEDING_KEY.includes(algorithm)) {
-    if (rsaPublicKey === undefined) throw new ConfigError(`${where}.rsa_public_key: required field missing`)
+    if (rsaPublicKey === undefined)
+      throw new ConfigError(`${where}.rsa_public_key: required field missing`)
     try {
       crypto.createPublicKey(rsaPublicKey)
     } catch {
@@ -401,7 +529,8 @@ function splitHostPort(s: string, defPort: number): [string, number] {
 
 function num(v: unknown, def: number, what: string): number {
   if (v === undefined || v === null) return def
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(`${what}: expected an integer`)
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new ConfigError(`${what}: expected an integer`)
   return v
 }
 
@@ -435,12 +564,16 @@ function buildService(raw: Raw, where: string, now: number): ServiceEntity {
     path = optStr(raw['path'], `${where}.path`)
   }
   if (protocol !== 'http' && protocol !== 'https') {
-    throw new ConfigError(`${where}.protocol: only http and https services are emulated (got '${protocol}')`)
+    throw new ConfigError(
+      `${where}.protocol: only http and https services are emulated (got '${protocol}')`,
+    )
   }
   const name = optStr(raw['name'], `${where}.name`)
   const tags = strList(raw['tags'], `${where}.tags`)
   return {
-    id: optStr(raw['id'], `${where}.id`) ?? stableId('services', name ?? `${host}:${port ?? ''}${path ?? ''}`),
+    id:
+      optStr(raw['id'], `${where}.id`) ??
+      stableId('services', name ?? `${host}:${port ?? ''}${path ?? ''}`),
     ...(name !== undefined ? { name } : {}),
     protocol,
     host,
@@ -458,7 +591,12 @@ function buildService(raw: Raw, where: string, now: number): ServiceEntity {
   }
 }
 
-function buildRoute(raw: Raw, svc: ServiceEntity | undefined, where: string, now: number): RouteEntity {
+function buildRoute(
+  raw: Raw,
+  svc: ServiceEntity | undefined,
+  where: string,
+  now: number,
+): RouteEntity {
   const paths = strList(raw['paths'], `${where}.paths`)
   const hosts = strList(raw['hosts'], `${where}.hosts`)
   const methods = strList(raw['methods'], `${where}.methods`)?.map((m) => m.toUpperCase())
@@ -471,10 +609,13 @@ function buildRoute(raw: Raw, svc: ServiceEntity | undefined, where: string, now
     }
   }
   if (!paths && !hosts && !methods && !headers) {
-    throw new ConfigError(`${where}: must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'`)
+    throw new ConfigError(
+      `${where}: must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'`,
+    )
   }
   for (const p of paths ?? []) {
-    if (!p.startsWith('/') && !p.startsWith('~')) throw new ConfigError(`${where}.paths: should start with: / (fixed path) or ~/ (regex path)`)
+    if (!p.startsWith('/') && !p.startsWith('~'))
+      throw new ConfigError(`${where}.paths: should start with: / (fixed path) or ~/ (regex path)`)
     if (p.startsWith('~')) {
       try {
         new RegExp(p.slice(1))
@@ -486,9 +627,12 @@ function buildRoute(raw: Raw, svc: ServiceEntity | undefined, where: string, now
   const name = optStr(raw['name'], `${where}.name`)
   const tags = strList(raw['tags'], `${where}.tags`)
   const pathHandling = optStr(raw['path_handling'], `${where}.path_handling`) ?? 'v0'
-  if (pathHandling !== 'v0' && pathHandling !== 'v1') throw new ConfigError(`${where}.path_handling: expected v0 or v1`)
+  if (pathHandling !== 'v0' && pathHandling !== 'v1')
+    throw new ConfigError(`${where}.path_handling: expected v0 or v1`)
   return {
-    id: optStr(raw['id'], `${where}.id`) ?? stableId('routes', name ?? `${svc?.id ?? ''}:${JSON.stringify([paths, hosts, methods])}`),
+    id:
+      optStr(raw['id'], `${where}.id`) ??
+      stableId('routes', name ?? `${svc?.id ?? ''}:${JSON.stringify([paths, hosts, methods])}`),
     ...(name !== undefined ? { name } : {}),
     ...(paths ? { paths } : {}),
     ...(hosts ? { hosts } : {}),
@@ -499,7 +643,11 @@ function buildRoute(raw: Raw, svc: ServiceEntity | undefined, where: string, now
     regex_priority: num(raw['regex_priority'], 0, `${where}.regex_priority`),
     path_handling: pathHandling,
     protocols: strList(raw['protocols'], `${where}.protocols`) ?? ['http', 'https'],
-    https_redirect_status_code: num(raw['https_redirect_status_code'], 426, `${where}.https_redirect_status_code`),
+    https_redirect_status_code: num(
+      raw['https_redirect_status_code'],
+      426,
+      `${where}.https_redirect_status_code`,
+    ),
     request_buffering: bool(raw['request_buffering'], true, `${where}.request_buffering`),
     response_buffering: bool(raw['response_buffering'], true, `${where}.response_buffering`),
     ...(svc ? { service: { id: svc.id } } : {}),
@@ -510,7 +658,11 @@ function buildRoute(raw: Raw, svc: ServiceEntity | undefined, where: string, now
   }
 }
 
-function findService(services: readonly ServiceEntity[], ref: string, where: string): ServiceEntity {
+function findService(
+  services: readonly ServiceEntity[],
+  ref: string,
+  where: string,
+): ServiceEntity {
   const s = services.find((x) => x.id === ref || x.name === ref)
   if (!s) throw new ConfigError(`${where}: service '${ref}' not found`)
   return s
@@ -522,7 +674,11 @@ function findRoute(routes: readonly RouteEntity[], ref: string, where: string): 
   return r
 }
 
-function findConsumer(consumers: readonly ConsumerEntity[], ref: string, where: string): ConsumerEntity {
+function findConsumer(
+  consumers: readonly ConsumerEntity[],
+  ref: string,
+  where: string,
+): ConsumerEntity {
   const c = consumers.find((x) => x.id === ref || x.username === ref)
   if (!c) throw new ConfigError(`${where}: consumer '${ref}' not found`)
   return c
@@ -534,11 +690,15 @@ function findConsumer(consumers: readonly ConsumerEntity[], ref: string, where: 
  */
 export function resolveVaultReference(ref: string, env: NodeJS.ProcessEnv = process.env): string {
   const m = /^\{vault:\/\/([^/]+)\/([^/}]+)(?:\/([^}]+))?\}$/.exec(ref)
-  if (!m || m[1] === undefined || m[2] === undefined) throw new ConfigError(`invalid vault reference '${ref}'`)
+  if (!m || m[1] === undefined || m[2] === undefined)
+    throw new ConfigError(`invalid vault reference '${ref}'`)
   if (m[1] !== 'env') throw new ConfigError(`vault '${m[1]}' is not emulated (only env): ${ref}`)
   const name = m[2].toUpperCase().replace(/-/g, '_')
   const value = env[name]
-  if (value === undefined) throw new ConfigError(`could not resolve reference ${ref} (environment variable ${name} is not set)`)
+  if (value === undefined)
+    throw new ConfigError(
+      `could not resolve reference ${ref} (environment variable ${name} is not set)`,
+    )
   if (m[3] === undefined) return value
   let doc: unknown
   try {
@@ -547,6 +707,7 @@ export function resolveVaultReference(ref: string, env: NodeJS.ProcessEnv = proc
     throw new ConfigError(`could not resolve reference ${ref}: ${name} is not JSON`)
   }
   const v = isPlainObject(doc) ? doc[m[3]] : undefined
-  if (typeof v !== 'string') throw new ConfigError(`could not resolve reference ${ref}: key '${m[3]}' not found`)
+  if (typeof v !== 'string')
+    throw new ConfigError(`could not resolve reference ${ref}: key '${m[3]}' not found`)
   return v
 }

@@ -48,13 +48,32 @@ async function redis(): Promise<{ url: string | undefined; stop: () => void; not
   const fromEnv = process.env['REDIS_URL']
   if (fromEnv) return { url: fromEnv, stop: () => undefined, note: `Redis at ${fromEnv}` }
   if (spawnSync('redis-server', ['--version']).status !== 0) {
-    return { url: undefined, stop: () => undefined, note: 'no Redis (install redis-server or set REDIS_URL): jwt-revocation left out' }
+    return {
+      url: undefined,
+      stop: () => undefined,
+      note: 'no Redis (install redis-server or set REDIS_URL): jwt-revocation left out',
+    }
   }
   const port = await freePort()
   const dir = mkdtempSync(path.join(tmpdir(), 'kjt-demo-redis-'))
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  })
+  const child: ChildProcess = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    {
+      stdio: 'ignore',
+    },
+  )
   for (let i = 0; i < 50; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => {
@@ -78,40 +97,105 @@ async function redis(): Promise<{ url: string | undefined; stop: () => void; not
 
 async function main(): Promise<void> {
   const servers = path.join(ROOT, 'dist', 'servers')
-  if (!existsSync(servers)) throw new Error('dist/servers is missing: run `npm run build` first (npm run demo does)')
+  if (!existsSync(servers))
+    throw new Error('dist/servers is missing: run `npm run build` first (npm run demo does)')
   const pluginDirs = readdirSync(servers).map((n) => path.join(servers, n))
 
   const idp = await startDemoIdp()
   const echo = await startEchoUpstream()
   const db = await redis()
-  const config = pointAtUpstream(localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: db.url }), echo.url)
-  const kong = await start({ config, pluginDirs, env: { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() } })
+  const config = pointAtUpstream(
+    localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: db.url }),
+    echo.url,
+  )
+  const kong = await start({
+    config,
+    pluginDirs,
+    env: { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() },
+  })
 
   const now = Math.floor(Date.now() / 1000)
-  const tok = (c: DemoConsumer, claims: Record<string, unknown> = {}, o: Parameters<typeof demoToken>[2] = {}) => () =>
-    demoToken(c, claims, o)
+  const tok =
+    (
+      c: DemoConsumer,
+      claims: Record<string, unknown> = {},
+      o: Parameters<typeof demoToken>[2] = {},
+    ) =>
+    () =>
+      demoToken(c, claims, o)
   let revoked = ''
   const steps: Step[] = [
     { title: 'no token', path: '/orders/42' },
-    { title: 'web-app reads an order', path: '/orders/42', token: tok('web-app', { scope: 'orders:read' }) },
-    { title: 'web-app deletes an order (orders:admin)', method: 'DELETE', path: '/orders/42', token: tok('web-app', { scope: 'orders:admin' }) },
-    { title: 'mobile-app with an expired token', path: '/orders/42', token: tok('mobile-app', { scope: 'orders:read' }, { now: now - 3600 }) },
-    { title: 'a token for web-app signed with the mobile key', path: '/orders/42', token: tok('web-app', {}, { signAs: 'mobile-app' }) },
-    { title: 'partner-acme reads the catalog (keys from its JWKS)', path: '/catalog/items', token: tok('partner-acme', { scope: 'catalog:read' }) },
-    { title: 'partner-acme tries to create an order', method: 'POST', path: '/orders', token: tok('partner-acme', { scope: 'orders:read' }) },
-    { title: 'partner-globex (HS256, secret from the env vault) reads the catalog', path: '/catalog/items', token: tok('partner-globex', { scope: 'catalog:read' }) },
-    { title: 'partner-globex claims orders:admin, above its ceiling', path: '/catalog/items', token: tok('partner-globex', { scope: 'catalog:read orders:admin' }) },
+    {
+      title: 'web-app reads an order',
+      path: '/orders/42',
+      token: tok('web-app', { scope: 'orders:read' }),
+    },
+    {
+      title: 'web-app deletes an order (orders:admin)',
+      method: 'DELETE',
+      path: '/orders/42',
+      token: tok('web-app', { scope: 'orders:admin' }),
+    },
+    {
+      title: 'mobile-app with an expired token',
+      path: '/orders/42',
+      token: tok('mobile-app', { scope: 'orders:read' }, { now: now - 3600 }),
+    },
+    {
+      title: 'a token for web-app signed with the mobile key',
+      path: '/orders/42',
+      token: tok('web-app', {}, { signAs: 'mobile-app' }),
+    },
+    {
+      title: 'partner-acme reads the catalog (keys from its JWKS)',
+      path: '/catalog/items',
+      token: tok('partner-acme', { scope: 'catalog:read' }),
+    },
+    {
+      title: 'partner-acme tries to create an order',
+      method: 'POST',
+      path: '/orders',
+      token: tok('partner-acme', { scope: 'orders:read' }),
+    },
+    {
+      title: 'partner-globex (HS256, secret from the env vault) reads the catalog',
+      path: '/catalog/items',
+      token: tok('partner-globex', { scope: 'catalog:read' }),
+    },
+    {
+      title: 'partner-globex claims orders:admin, above its ceiling',
+      path: '/catalog/items',
+      token: tok('partner-globex', { scope: 'catalog:read orders:admin' }),
+    },
   ]
   if (db.url !== undefined && existsSync(CLI)) {
     const token = await demoToken('web-app', { scope: 'orders:read', jti: `demo-${now}` })
     steps.push(
-      { title: 'web-app with a fresh token (jti demo-…)', path: '/orders/42', token: () => Promise.resolve(token) },
+      {
+        title: 'web-app with a fresh token (jti demo-…)',
+        path: '/orders/42',
+        token: () => Promise.resolve(token),
+      },
       {
         title: 'same token after `kong-jwt-toolkit revoke jti`',
         path: '/orders/42',
         token: () => Promise.resolve(token),
         before: async () => {
-          const r = spawnSync(process.execPath, [CLI, 'revoke', 'jti', `demo-${now}`, '--exp', String(now + 300), '--redis-url', db.url ?? ''], { encoding: 'utf8' })
+          const r = spawnSync(
+            process.execPath,
+            [
+              CLI,
+              'revoke',
+              'jti',
+              `demo-${now}`,
+              '--exp',
+              String(now + 300),
+              '--redis-url',
+              db.url ?? '',
+            ],
+            { encoding: 'utf8' },
+          )
           revoked = (r.stdout || r.stderr).trim()
           await new Promise((res) => setTimeout(res, 200))
         },
@@ -122,8 +206,13 @@ async function main(): Promise<void> {
   console.log(`Kong emulator on ${kong.proxyUrl} with kong.yml; ${db.note}.\n`)
   for (const step of steps) {
     await step.before?.()
-    const headers: Record<string, string> = step.token ? { Authorization: `Bearer ${await step.token()}` } : {}
-    const res = await fetch(`${kong.proxyUrl}${step.path}`, { method: step.method ?? 'GET', headers })
+    const headers: Record<string, string> = step.token
+      ? { Authorization: `Bearer ${await step.token()}` }
+      : {}
+    const res = await fetch(`${kong.proxyUrl}${step.path}`, {
+      method: step.method ?? 'GET',
+      headers,
+    })
     const body = await res.text()
     const seen = echo.byRequestId(res.headers.get('x-kong-request-id') ?? '')
     let outcome: string
@@ -134,7 +223,9 @@ async function main(): Promise<void> {
       const challenge = res.headers.get('www-authenticate')
       outcome = `${code}${challenge ? `  WWW-Authenticate: ${challenge}` : ''}`
     }
-    console.log(`${String(res.status).padEnd(4)} ${(step.method ?? 'GET').padEnd(6)} ${step.path.padEnd(15)} ${step.title}`)
+    console.log(
+      `${String(res.status).padEnd(4)} ${(step.method ?? 'GET').padEnd(6)} ${step.path.padEnd(15)} ${step.title}`,
+    )
     console.log(`     ${outcome}`)
     if (revoked && step.before) console.log(`     (CLI: ${revoked})`)
   }

@@ -78,7 +78,8 @@ export async function start(options: EmulatorOptions): Promise<RunningEmulator> 
   const wire: WireRecord[] = []
   const onLog = (entry: LogEntry): void => {
     logs.push(entry)
-    if (options.printLogs) process.stderr.write(`[${entry.level}] [${entry.plugin}] ${entry.message}\n`)
+    if (options.printLogs)
+      process.stderr.write(`[${entry.level}] [${entry.plugin}] ${entry.message}\n`)
   }
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-emu-'))
   const servers = new Map<string, PluginServer>()
@@ -92,14 +93,17 @@ export async function start(options: EmulatorOptions): Promise<RunningEmulator> 
         PluginServer.start({
           dir,
           prefix,
-          ...(options.rpcReadTimeoutMs !== undefined ? { readTimeoutMs: options.rpcReadTimeoutMs } : {}),
+          ...(options.rpcReadTimeoutMs !== undefined
+            ? { readTimeoutMs: options.rpcReadTimeoutMs }
+            : {}),
           ...(options.recordWire ? { onWire: (r: WireRecord) => wire.push(r) } : {}),
           onLog: (line) => onLog({ level: 'info', plugin: 'pluginserver', message: line }),
         }),
       ),
     )
     for (const s of started) {
-      if (servers.has(s.name)) throw new ConfigError(`two plugin servers report the plugin '${s.name}'`)
+      if (servers.has(s.name))
+        throw new ConfigError(`two plugin servers report the plugin '${s.name}'`)
       servers.set(s.name, s)
     }
   } catch (e) {
@@ -158,7 +162,10 @@ export async function start(options: EmulatorOptions): Promise<RunningEmulator> 
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) })
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+  })
   res.end(text)
 }
 
@@ -172,7 +179,11 @@ export function configFromAdminBody(body: string, contentType: string | undefine
   if (ct.includes('application/json')) {
     try {
       const doc = JSON.parse(body) as unknown
-      if (doc !== null && typeof doc === 'object' && typeof (doc as { config?: unknown }).config === 'string') {
+      if (
+        doc !== null &&
+        typeof doc === 'object' &&
+        typeof (doc as { config?: unknown }).config === 'string'
+      ) {
         return (doc as { config: string }).config
       }
     } catch {
@@ -202,12 +213,17 @@ function handleAdmin(
       return
     }
     if (req.method === 'GET' && url === '/') {
-      sendJson(res, 200, { version: '3.9.3', tagline: 'Welcome to kong (emulator: a test and demo tool)' })
+      sendJson(res, 200, {
+        version: '3.9.3',
+        tagline: 'Welcome to kong (emulator: a test and demo tool)',
+      })
       return
     }
     if (req.method === 'POST' && url === '/config') {
       try {
-        const state = gateway.load(configFromAdminBody(Buffer.concat(chunks).toString('utf8'), req.headers['content-type']))
+        const state = gateway.load(
+          configFromAdminBody(Buffer.concat(chunks).toString('utf8'), req.headers['content-type']),
+        )
         // Kong answers 201 with the flattened entities; the emulator returns a summary
         sendJson(res, 201, {
           services: state.config.services.length,
@@ -216,7 +232,11 @@ function handleAdmin(
           plugins: state.config.plugins.length,
         })
       } catch (e) {
-        sendJson(res, 400, { message: `declarative config is invalid: ${(e as Error).message}`, name: 'invalid declarative configuration', code: 14 })
+        sendJson(res, 400, {
+          message: `declarative config is invalid: ${(e as Error).message}`,
+          name: 'invalid declarative configuration',
+          code: 14,
+        })
       }
       return
     }

@@ -53,8 +53,15 @@ export interface ConfigState {
 }
 
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers',
-  'transfer-encoding', 'upgrade',
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'trailers',
+  'transfer-encoding',
+  'upgrade',
 ])
 
 function compoundKey(route?: string, service?: string, consumer?: string): string {
@@ -135,7 +142,9 @@ export class Gateway {
     for (const p of config.plugins) {
       const plugin = this.opts.plugins.get(p.name)
       if (!plugin) {
-        errors.push(`plugin '${p.name}' is not installed in the emulator (no plugin server dumped it)`)
+        errors.push(
+          `plugin '${p.name}' is not installed in the emulator (no plugin server dumped it)`,
+        )
         continue
       }
       let processed: Record<string, unknown>
@@ -157,7 +166,8 @@ export class Gateway {
       m.set(key, cfg)
       if (!p.route && !p.service && !p.consumer) globals.set(p.name, cfg)
     }
-    if (errors.length > 0) throw new ConfigError(`declarative config is invalid: ${errors.join('; ')}`)
+    if (errors.length > 0)
+      throw new ConfigError(`declarative config is invalid: ${errors.join('; ')}`)
     const ordered = [...this.opts.plugins.values()]
       .filter((pl) => combos.has(pl.name))
       .sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name))
@@ -165,13 +175,19 @@ export class Gateway {
   }
 
   private processPluginConfig(plugin: LoadedPlugin, p: PluginEntity): Record<string, unknown> {
-    const fields = plugin.server ? configFields(plugin.server.info.Schema) : (plugin.builtin?.fields ?? [])
+    const fields = plugin.server
+      ? configFields(plugin.server.info.Schema)
+      : (plugin.builtin?.fields ?? [])
     const env = this.opts.env ?? process.env
     return processConfig(fields, p.config, (ref) => resolveVaultReference(ref, env))
   }
 
   /** The keys Kong adds to the config table before JSON-encoding it (FINDINGS F7). */
-  private bookkeeping(p: PluginEntity, conf: Record<string, unknown>, seq: number): PluginConfigInstance {
+  private bookkeeping(
+    p: PluginEntity,
+    conf: Record<string, unknown>,
+    seq: number,
+  ): PluginConfigInstance {
     const full: Record<string, unknown> = { ...conf }
     if (p.route) full['route_id'] = p.route.id
     if (p.service) full['service_id'] = p.service.id
@@ -179,7 +195,8 @@ export class Gateway {
     if (p.instance_name !== undefined) full['plugin_instance_name'] = p.instance_name
     full['__plugin_id'] = p.id
     full['__ws_id'] = DEFAULT_WS_ID
-    full['__key__'] = `plugins:${p.name}:${p.route?.id ?? ''}:${p.service?.id ?? ''}:${p.consumer?.id ?? ''}::${DEFAULT_WS_ID}`
+    full['__key__'] =
+      `plugins:${p.name}:${p.route?.id ?? ''}:${p.service?.id ?? ''}:${p.consumer?.id ?? ''}::${DEFAULT_WS_ID}`
     full['__seq__'] = seq
     return {
       pluginId: p.id,
@@ -193,7 +210,12 @@ export class Gateway {
   }
 
   private pdkEnv(state: ConfigState): PdkEnvironment {
-    return { config: state.config, nodeId: this.opts.nodeId, log: this.opts.onLog, kongVersion: KONG_VERSION }
+    return {
+      config: state.config,
+      nodeId: this.opts.nodeId,
+      log: this.opts.onLog,
+      kongVersion: KONG_VERSION,
+    }
   }
 
   /** Runs one phase of one plugin. Lua errors propagate (the caller turns them into Kong's 500). */
@@ -226,7 +248,11 @@ export class Gateway {
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       void this.process(req, res, Buffer.concat(chunks)).catch((e: unknown) => {
-        this.opts.onLog({ level: 'crit', plugin: 'emulator', message: `internal error: ${String(e)}` })
+        this.opts.onLog({
+          level: 'crit',
+          plugin: 'emulator',
+          message: `internal error: ${String(e)}`,
+        })
         if (!res.headersSent) {
           res.writeHead(500, { 'Content-Type': 'text/plain' })
           res.end('emulator internal error\n')
@@ -235,7 +261,11 @@ export class Gateway {
     })
   }
 
-  private async process(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+  private async process(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+  ): Promise<void> {
     const state = this.state
     const requestId = crypto.randomBytes(16).toString('hex')
     const url = req.url ?? '/'
@@ -267,7 +297,10 @@ export class Gateway {
         collectedLog ??
         state.ordered
           .filter((p) => p.phases.has('log') && state.globals.has(p.name))
-          .map((p): [LoadedPlugin, PluginConfigInstance] => [p, state.globals.get(p.name) as PluginConfigInstance])
+          .map((p): [LoadedPlugin, PluginConfigInstance] => [
+            p,
+            state.globals.get(p.name) as PluginConfigInstance,
+          ])
       if (list.length === 0) return
       const job = (async (): Promise<void> => {
         for (const [plugin, cfg] of list) {
@@ -275,7 +308,13 @@ export class Gateway {
             await this.runPhase(plugin, cfg, 'log', ctx, state)
           } catch (e) {
             // in Kong's log timer a Lua error only aborts that timer (F19)
-            this.opts.onLog({ level: 'err', plugin: plugin.name, message: `lua entry thread aborted: ${String(e)}`, requestId, phase: 'log' })
+            this.opts.onLog({
+              level: 'err',
+              plugin: plugin.name,
+              message: `lua entry thread aborted: ${String(e)}`,
+              requestId,
+              phase: 'log',
+            })
           }
         }
       })()
@@ -298,7 +337,13 @@ export class Gateway {
         }
       } catch (e) {
         if (!(e instanceof LuaError)) throw e
-        this.opts.onLog({ level: 'err', plugin: plugin.name, message: e.message, requestId, phase: 'rewrite' })
+        this.opts.onLog({
+          level: 'err',
+          plugin: plugin.name,
+          message: e.message,
+          requestId,
+          phase: 'rewrite',
+        })
         ctx.unexpected = true
         this.sendKongError(res, ctx, 500, 'An unexpected error occurred')
         return
@@ -341,7 +386,13 @@ export class Gateway {
         await this.runPhase(plugin, cfg, 'access', ctx, state)
       } catch (e) {
         if (!(e instanceof LuaError)) throw e
-        this.opts.onLog({ level: 'err', plugin: plugin.name, message: e.message, requestId, phase: 'access' })
+        this.opts.onLog({
+          level: 'err',
+          plugin: plugin.name,
+          message: e.message,
+          requestId,
+          phase: 'access',
+        })
         failed = true
         ctx.unexpected = true
       }
@@ -368,11 +419,18 @@ export class Gateway {
     }
     ctx.proxied = true
     ctx.serviceResponse = upstream.response
-    const headers = new HeaderList(upstream.response.headers.lines().filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase())))
+    const headers = new HeaderList(
+      upstream.response.headers.lines().filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase())),
+    )
     for (const name of new Set(ctx.responseHeaders.lines().map(([k]) => k.toLowerCase()))) {
       headers.set(name, ctx.responseHeaders.getAll(name))
     }
-    ctx.response = { status: upstream.response.status, headers, body: upstream.response.body, source: 'service' }
+    ctx.response = {
+      status: upstream.response.status,
+      headers,
+      body: upstream.response.body,
+      source: 'service',
+    }
 
     // ---- response: only when proxied, collected plugins with a response handler
     for (const [plugin, cfg] of collectedResponse) {
@@ -383,7 +441,13 @@ export class Gateway {
         }
       } catch (e) {
         if (!(e instanceof LuaError)) throw e
-        this.opts.onLog({ level: 'err', plugin: plugin.name, message: e.message, requestId, phase: 'response' })
+        this.opts.onLog({
+          level: 'err',
+          plugin: plugin.name,
+          message: e.message,
+          requestId,
+          phase: 'response',
+        })
         ctx.unexpected = true
         this.sendKongError(res, ctx, 500, 'An unexpected error occurred')
         return
@@ -393,7 +457,9 @@ export class Gateway {
     out.headers.set('Content-Length', [String(out.body.length)])
     if (!out.headers.has('server')) out.headers.set('Server', [SERVER_HEADER])
     out.headers.set('X-Kong-Upstream-Latency', [String(ctx.upstreamLatencyMs ?? 0)])
-    out.headers.set('X-Kong-Proxy-Latency', [String(Math.max(0, Date.now() - ctx.startTimeMs - (ctx.upstreamLatencyMs ?? 0)))])
+    out.headers.set('X-Kong-Proxy-Latency', [
+      String(Math.max(0, Date.now() - ctx.startTimeMs - (ctx.upstreamLatencyMs ?? 0))),
+    ])
     out.headers.set('Via', [`1.1 ${SERVER_HEADER}`])
     out.headers.set('X-Kong-Request-Id', [requestId])
     this.write(res, out.status, out.headers, out.body)
@@ -411,7 +477,8 @@ export class Gateway {
     const match = ctx.match
     if (!route || !match) return { ok: false, status: 500, message: 'An unexpected error occurred' }
     const target = this.pickTarget(service, state)
-    if (!target) return { ok: false, status: 503, message: 'failure to get a peer from the ring-balancer' }
+    if (!target)
+      return { ok: false, status: 503, message: 'failure to get a peer from the ring-balancer' }
     const path = ctx.upstreamPath ?? upstreamPath(route, match.postfix, ctx.rawPath, service.path)
     const query = ctx.upstreamQuery ?? ctx.rawQuery
     const uri = path + (query !== undefined && query !== '' ? `?${query}` : '')
@@ -479,7 +546,11 @@ export class Gateway {
             })
           })
           upstreamRes.on('error', () =>
-            resolve({ ok: false, status: 502, message: 'An invalid response was received from the upstream server' }),
+            resolve({
+              ok: false,
+              status: 502,
+              message: 'An invalid response was received from the upstream server',
+            }),
           )
         },
       )
@@ -488,14 +559,21 @@ export class Gateway {
         resolve({ ok: false, status: 504, message: 'The upstream server is timing out' })
       })
       upstreamReq.on('error', () =>
-        resolve({ ok: false, status: 502, message: 'An invalid response was received from the upstream server' }),
+        resolve({
+          ok: false,
+          status: 502,
+          message: 'An invalid response was received from the upstream server',
+        }),
       )
       upstreamReq.end(reqBody.length > 0 ? reqBody : undefined)
     })
   }
 
   /** Service host, or round-robin over an upstream's targets when the host names an upstream. */
-  private pickTarget(service: ServiceEntity, state: ConfigState): { host: string; port: number } | undefined {
+  private pickTarget(
+    service: ServiceEntity,
+    state: ConfigState,
+  ): { host: string; port: number } | undefined {
     const up = state.config.upstreams.find((u) => u.name === service.host)
     if (!up) return { host: service.host, port: service.port }
     const targets = up.targets.filter((t) => t.weight > 0)
@@ -517,7 +595,12 @@ export class Gateway {
   }
 
   /** Kong's own error responses (404 no route, 500 unexpected, 502…) with request_id. */
-  private sendKongError(res: http.ServerResponse, ctx: RequestContext, status: number, message: string): void {
+  private sendKongError(
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    status: number,
+    message: string,
+  ): void {
     const rendered = kongErrorBody(message, ctx.id, ctx.headers.get('accept'))
     const headers = ctx.responseHeaders.clone()
     headers.set('Content-Type', [rendered.contentType])
@@ -546,9 +629,19 @@ function normalizeIp(ip: string | undefined): string {
 }
 
 export function loadedPluginFromServer(server: PluginServer): LoadedPlugin {
-  return { name: server.info.Name, priority: server.info.Priority, phases: new Set(server.info.Phases), server }
+  return {
+    name: server.info.Name,
+    priority: server.info.Priority,
+    phases: new Set(server.info.Phases),
+    server,
+  }
 }
 
 export function builtinPlugins(): LoadedPlugin[] {
-  return BUILTIN_PLUGINS.map((b) => ({ name: b.name, priority: b.priority, phases: new Set(Object.keys(b.handlers)), builtin: b }))
+  return BUILTIN_PLUGINS.map((b) => ({
+    name: b.name,
+    priority: b.priority,
+    phases: new Set(Object.keys(b.handlers)),
+    builtin: b,
+  }))
 }

@@ -119,7 +119,8 @@ export class RpcClient {
     }
     this.release(conn)
     const err: unknown = reply[2]
-    if (err !== null && err !== undefined) throw new RpcRemoteError(typeof err === 'string' ? err : JSON.stringify(err))
+    if (err !== null && err !== undefined)
+      throw new RpcRemoteError(typeof err === 'string' ? err : JSON.stringify(err))
     return reply[3]
   }
 
@@ -150,7 +151,11 @@ export class RpcClient {
         socket.destroy()
         reject(
           new RpcTransportError(
-            e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'ENOENT' ? 'no such file or directory' : e.message,
+            e.code === 'ECONNREFUSED'
+              ? 'connection refused'
+              : e.code === 'ENOENT'
+                ? 'no such file or directory'
+                : e.message,
           ),
         )
       }

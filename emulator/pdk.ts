@@ -7,7 +7,7 @@
 import os from 'node:os'
 import type { ConsumerEntity, DeclarativeConfig } from './declarative-config'
 import { LuaError, UNENCODABLE, isPlainObject, jsonViaLua, unpackArgs, viaLua } from './lua-values'
-import type { HeaderList} from './request-context';
+import type { HeaderList } from './request-context'
 import { type LogEntry, type Phase, type RequestContext } from './request-context'
 
 /** nginx's client_body_buffer_size: a larger body is not in memory and get_raw_body returns nil. */
@@ -45,11 +45,34 @@ export function stepMethodFor(pdkMethod: string, result: unknown): string {
   return STEP_BY_METHOD[pdkMethod] ?? 'plugin.Step'
 }
 
-type KongPhase = Phase | 'header_filter' | 'body_filter' | 'error' | 'admin_api' | 'balancer' | 'init_worker'
+type KongPhase =
+  Phase | 'header_filter' | 'body_filter' | 'error' | 'admin_api' | 'balancer' | 'init_worker'
 
-const P_RESPONSE_READ: readonly KongPhase[] = ['response', 'header_filter', 'body_filter', 'log', 'error', 'admin_api']
-const P_RESPONSE_WRITE: readonly KongPhase[] = ['rewrite', 'access', 'response', 'header_filter', 'error', 'admin_api']
-const P_EXIT: readonly KongPhase[] = ['rewrite', 'access', 'response', 'balancer', 'header_filter', 'error', 'admin_api']
+const P_RESPONSE_READ: readonly KongPhase[] = [
+  'response',
+  'header_filter',
+  'body_filter',
+  'log',
+  'error',
+  'admin_api',
+]
+const P_RESPONSE_WRITE: readonly KongPhase[] = [
+  'rewrite',
+  'access',
+  'response',
+  'header_filter',
+  'error',
+  'admin_api',
+]
+const P_EXIT: readonly KongPhase[] = [
+  'rewrite',
+  'access',
+  'response',
+  'balancer',
+  'header_filter',
+  'error',
+  'admin_api',
+]
 const P_SERVICE_REQUEST: readonly KongPhase[] = ['rewrite', 'access', 'balancer']
 const P_SERVICE_RESPONSE: readonly KongPhase[] = ['response', 'header_filter', 'body_filter', 'log']
 const P_REQUEST_BODY: readonly KongPhase[] = ['rewrite', 'access', 'response', 'admin_api']
@@ -57,7 +80,9 @@ const P_AUTHENTICATE: readonly KongPhase[] = ['access']
 
 function checkPhase(ctx: RequestContext, allowed: readonly KongPhase[]): void {
   if (!allowed.includes(ctx.phase)) {
-    throw new LuaError(`function cannot be called in ${ctx.phase} phase (only in: ${allowed.join(', ')})`)
+    throw new LuaError(
+      `function cannot be called in ${ctx.phase} phase (only in: ${allowed.join(', ')})`,
+    )
   }
 }
 
@@ -95,7 +120,13 @@ const LOG_TIMER_SAFE = new Set([
 ])
 
 /** Fields of the kong table that exist but are not functions (calling them is a Lua error). */
-const NON_FUNCTION_FIELDS = new Set(['kong.version', 'kong.version_num', 'kong.configuration', 'kong.db', 'kong.dns'])
+const NON_FUNCTION_FIELDS = new Set([
+  'kong.version',
+  'kong.version_num',
+  'kong.configuration',
+  'kong.db',
+  'kong.dns',
+])
 
 const LOG_LEVELS = ['debug', 'info', 'notice', 'warn', 'err', 'crit', 'alert', 'emerg']
 
@@ -112,10 +143,14 @@ function headerValues(v: unknown, name: string): string[] {
   if (Array.isArray(v)) {
     return v.map((x) => {
       if (typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean') return String(x)
-      throw new LuaError(`invalid header value in array "${name}": got ${typeof x}, expected string`)
+      throw new LuaError(
+        `invalid header value in array "${name}": got ${typeof x}, expected string`,
+      )
     })
   }
-  throw new LuaError(`invalid header value for "${name}": got ${v === null || v === undefined ? 'nil' : typeof v}, expected array of string, string, number or boolean`)
+  throw new LuaError(
+    `invalid header value for "${name}": got ${v === null || v === undefined ? 'nil' : typeof v}, expected array of string, string, number or boolean`,
+  )
 }
 
 function luaToString(v: unknown): string {
@@ -169,16 +204,25 @@ export function consumerView(c: ConsumerEntity): Record<string, unknown> {
   return entityWithoutNulls(c)
 }
 
-function findConsumer(env: PdkEnvironment, idOrName: string, byUsername: boolean): ConsumerEntity | undefined {
+function findConsumer(
+  env: PdkEnvironment,
+  idOrName: string,
+  byUsername: boolean,
+): ConsumerEntity | undefined {
   const byId = env.config.consumers.find((c) => c.id === idOrName)
   if (byId) return byId
   if (byUsername) return env.config.consumers.find((c) => c.username === idOrName)
   return undefined
 }
 
-function responseGetter(ctx: RequestContext): { status: number; headers: HeaderList; source: string } {
+function responseGetter(ctx: RequestContext): {
+  status: number
+  headers: HeaderList
+  source: string
+} {
   if (ctx.response) return ctx.response
-  if (ctx.exit) return { status: ctx.exit.status, headers: ctx.exit.headers, source: ctx.exit.source }
+  if (ctx.exit)
+    return { status: ctx.exit.status, headers: ctx.exit.headers, source: ctx.exit.source }
   return { status: 200, headers: ctx.responseHeaders, source: 'service' }
 }
 
@@ -195,7 +239,8 @@ function parseBody(ctx: RequestContext): unknown {
   if (ct.includes('application/x-www-form-urlencoded')) {
     const q = parseQuery(ctx.body.toString('utf8'))
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(q)) out[k] = v.length === 0 ? true : v.length === 1 ? v[0] : v
+    for (const [k, v] of Object.entries(q))
+      out[k] = v.length === 0 ? true : v.length === 1 ? v[0] : v
     return Object.keys(out).length === 0 ? [] : out
   }
   return undefined
@@ -222,17 +267,41 @@ const DEFAULT_MESSAGES: Readonly<Record<number, string>> = {
 }
 
 export const REASONS: Readonly<Record<number, string>> = {
-  200: 'OK', 201: 'Created', 204: 'No Content', 301: 'Moved Permanently', 302: 'Moved Temporarily',
-  304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden',
-  404: 'Not Found', 405: 'Not Allowed', 406: 'Not Acceptable', 408: 'Request Time-out', 409: 'Conflict',
-  410: 'Gone', 411: 'Length Required', 412: 'Precondition Failed', 413: 'Request Entity Too Large',
-  414: 'Request-URI Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
-  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Temporarily Unavailable',
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Moved Temporarily',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  402: 'Payment Required',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Not Allowed',
+  406: 'Not Acceptable',
+  408: 'Request Time-out',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  413: 'Request Entity Too Large',
+  414: 'Request-URI Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Temporarily Unavailable',
   504: 'Gateway Time-out',
 }
 
 /** Kong's error body (kong/tools/http.lua): JSON unless the client prefers HTML (07 exit-error). */
-export function kongErrorBody(message: string, requestId: string, accept: string | undefined): { body: Buffer; contentType: string } {
+export function kongErrorBody(
+  message: string,
+  requestId: string,
+  accept: string | undefined,
+): { body: Buffer; contentType: string } {
   if (accept !== undefined && /text\/html/i.test(accept) && !/application\/json/i.test(accept)) {
     const html =
       '<!doctype html>\n<html>\n  <head>\n    <meta charset="utf-8">\n    <title>Error</title>\n  </head>\n' +
@@ -247,7 +316,9 @@ export function kongErrorBody(message: string, requestId: string, accept: string
 export function nginxStatusPage(status: number): Buffer | undefined {
   if (status < 400) return undefined
   const title = `${status} ${REASONS[status] ?? ''}`.trim()
-  return Buffer.from(`<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n</body>\r\n</html>\r\n`)
+  return Buffer.from(
+    `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n</body>\r\n</html>\r\n`,
+  )
 }
 
 function buildExit(ctx: RequestContext, args: unknown[], isError: boolean): void {
@@ -257,14 +328,20 @@ function buildExit(ctx: RequestContext, args: unknown[], isError: boolean): void
   }
   const headers = ctx.responseHeaders.clone()
   const extra = args[2]
-  if (extra !== undefined && !isPlainObject(extra)) throw new LuaError('headers must be a nil or table')
+  if (extra !== undefined && !isPlainObject(extra))
+    throw new LuaError('headers must be a nil or table')
   if (isPlainObject(extra)) {
     for (const [k, v] of Object.entries(extra)) headers.set(k, headerValues(v, k))
   }
   let body: Buffer | undefined
   const b = args[1]
   if (isError) {
-    const message = typeof b === 'string' ? b : isPlainObject(b) && typeof b['message'] === 'string' ? b['message'] : DEFAULT_MESSAGES[status] ?? 'The upstream server responded with ' + String(status)
+    const message =
+      typeof b === 'string'
+        ? b
+        : isPlainObject(b) && typeof b['message'] === 'string'
+          ? b['message']
+          : (DEFAULT_MESSAGES[status] ?? 'The upstream server responded with ' + String(status))
     const rendered = kongErrorBody(message, ctx.id, ctx.headers.get('accept'))
     body = rendered.body
     headers.set('Content-Type', [rendered.contentType])
@@ -273,12 +350,15 @@ function buildExit(ctx: RequestContext, args: unknown[], isError: boolean): void
   } else if (b instanceof Uint8Array) {
     body = Buffer.from(b)
   } else if (b !== undefined) {
-    if (!isPlainObject(b) && !Array.isArray(b)) throw new LuaError('body must be a nil, string or table')
+    if (!isPlainObject(b) && !Array.isArray(b))
+      throw new LuaError('body must be a nil, string or table')
     body = Buffer.from(JSON.stringify(viaLuaForJson(b)))
-    if (!headers.has('content-type')) headers.set('Content-Type', ['application/json; charset=utf-8'])
+    if (!headers.has('content-type'))
+      headers.set('Content-Type', ['application/json; charset=utf-8'])
   } else {
     body = nginxStatusPage(status)
-    if (body && !headers.has('content-type')) headers.set('Content-Type', ['text/html; charset=UTF-8'])
+    if (body && !headers.has('content-type'))
+      headers.set('Content-Type', ['text/html; charset=UTF-8'])
   }
   ctx.exit = { status, headers, source: isError ? 'error' : 'exit', ...(body ? { body } : {}) }
 }
@@ -288,7 +368,8 @@ function viaLuaForJson(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(viaLuaForJson)
   if (isPlainObject(v)) {
     const out: Record<string, unknown> = {}
-    for (const [k, x] of Object.entries(v)) if (x !== null && x !== undefined) out[k] = viaLuaForJson(x)
+    for (const [k, x] of Object.entries(v))
+      if (x !== null && x !== undefined) out[k] = viaLuaForJson(x)
     return out
   }
   return v
@@ -298,13 +379,18 @@ function serialize(ctx: RequestContext, env: PdkEnvironment): string {
   const resp = responseGetter(ctx)
   const query = parseQuery(ctx.upstreamQuery ?? ctx.rawQuery)
   const q: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(query)) q[k] = v.length === 0 ? true : v.length === 1 ? v[0] : v
+  for (const [k, v] of Object.entries(query))
+    q[k] = v.length === 0 ? true : v.length === 1 ? v[0] : v
   const single = (m: Record<string, string[]>): Record<string, unknown> =>
     Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.length === 1 ? v[0] : v]))
   const data: Record<string, unknown> = {
     workspace_name: 'default',
     source: resp.source === 'service' ? 'upstream' : 'kong',
-    response: { headers: single(resp.headers.toMultimap()), status: resp.status, size: ctx.response?.body.length ?? 0 },
+    response: {
+      headers: single(resp.headers.toMultimap()),
+      status: resp.status,
+      size: ctx.response?.body.length ?? 0,
+    },
     client_ip: ctx.clientIp,
     started_at: ctx.startTimeMs,
     workspace: '0dc6f45b-8f8d-40d2-a504-473544ee190b',
@@ -320,8 +406,15 @@ function serialize(ctx: RequestContext, env: PdkEnvironment): string {
     ...(ctx.route ? { route: ctx.route } : {}),
     ...(ctx.service ? { service: ctx.service } : {}),
     ...(ctx.consumer !== undefined ? { consumer: ctx.consumer } : {}),
-    ...(ctx.proxied ? { upstream_status: ctx.serviceResponse?.status, upstream_uri: ctx.upstreamUri } : {}),
-    latencies: { kong: 0, proxy: ctx.upstreamLatencyMs ?? 0, request: Date.now() - ctx.startTimeMs, receive: 0 },
+    ...(ctx.proxied
+      ? { upstream_status: ctx.serviceResponse?.status, upstream_uri: ctx.upstreamUri }
+      : {}),
+    latencies: {
+      kong: 0,
+      proxy: ctx.upstreamLatencyMs ?? 0,
+      request: Date.now() - ctx.startTimeMs,
+      receive: 0,
+    },
   }
   void env
   return JSON.stringify(data)
@@ -329,7 +422,8 @@ function serialize(ctx: RequestContext, env: PdkEnvironment): string {
 
 const HANDLERS: Readonly<Record<string, Handler>> = {
   // ---- kong.request
-  'kong.request.get_header': (ctx, [name]) => ctx.headers.get(needString(name, 'header name').replace(/_/g, '-')),
+  'kong.request.get_header': (ctx, [name]) =>
+    ctx.headers.get(needString(name, 'header name').replace(/_/g, '-')),
   'kong.request.get_headers': (ctx, [max]) => {
     if (max !== undefined && (typeof max !== 'number' || max < 1 || max > 1000)) {
       throw new LuaError('max_headers must be a number between 1 and 1000')
@@ -339,7 +433,8 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   'kong.request.get_method': (ctx) => ctx.method,
   'kong.request.get_path': (ctx) => ctx.rawPath,
   'kong.request.get_raw_path': (ctx) => ctx.rawPath,
-  'kong.request.get_path_with_query': (ctx) => ctx.rawPath + (ctx.rawQuery ? `?${ctx.rawQuery}` : ''),
+  'kong.request.get_path_with_query': (ctx) =>
+    ctx.rawPath + (ctx.rawQuery ? `?${ctx.rawQuery}` : ''),
   'kong.request.get_raw_query': (ctx) => ctx.rawQuery ?? '',
   'kong.request.get_query': (ctx) => parseQuery(ctx.rawQuery),
   'kong.request.get_query_arg': (ctx, [name]) => {
@@ -389,12 +484,18 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
     if (consumer === undefined && credential === undefined) {
       throw new LuaError('either credential or consumer must be provided')
     }
-    if (consumer !== undefined && !isPlainObject(consumer)) throw new LuaError('consumer must be a table or nil')
-    if (credential !== undefined && !isPlainObject(credential)) throw new LuaError('credential must be a table or nil')
+    if (consumer !== undefined && !isPlainObject(consumer))
+      throw new LuaError('consumer must be a table or nil')
+    if (credential !== undefined && !isPlainObject(credential))
+      throw new LuaError('credential must be a table or nil')
     ctx.consumer = consumer === undefined ? undefined : viaLua(consumer)
     ctx.credential = credential === undefined ? undefined : viaLua(credential)
-    const id = isPlainObject(consumer) && typeof consumer['id'] === 'string' ? consumer['id'] : undefined
-    ctx.authenticatedConsumer = id === undefined ? undefined : (env.config.consumers.find((c) => c.id === id) ?? { id, created_at: 0, updated_at: 0 })
+    const id =
+      isPlainObject(consumer) && typeof consumer['id'] === 'string' ? consumer['id'] : undefined
+    ctx.authenticatedConsumer =
+      id === undefined
+        ? undefined
+        : (env.config.consumers.find((c) => c.id === id) ?? { id, created_at: 0, updated_at: 0 })
     return undefined
   },
   // ---- kong.router
@@ -404,7 +505,10 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   'kong.service.request.set_header': (ctx, [name, value]) => {
     checkPhase(ctx, P_SERVICE_REQUEST)
     const n = needString(name, 'header name')
-    if (value === undefined) throw new LuaError(`invalid header value for "${n}": got nil, expected array of string, string, number or boolean`)
+    if (value === undefined)
+      throw new LuaError(
+        `invalid header value for "${n}": got nil, expected array of string, string, number or boolean`,
+      )
     ctx.headers.set(n, headerValues(value, n))
     return undefined
   },
@@ -607,11 +711,18 @@ function target(ctx: RequestContext): HeaderList {
  * Runs one PDK call as Kong's bridge does. Returns the (first) result, `exit`, or `unencodable`;
  * throws LuaError where Kong's Lua raises.
  */
-export function callPdk(ctx: RequestContext, method: unknown, rawArgs: unknown, env: PdkEnvironment): PdkOutcome {
+export function callPdk(
+  ctx: RequestContext,
+  method: unknown,
+  rawArgs: unknown,
+  env: PdkEnvironment,
+): PdkOutcome {
   const name = typeof method === 'string' ? method : ''
   const plugin = ctx.currentPlugin?.name ?? 'kong'
   if (NON_FUNCTION_FIELDS.has(name)) {
-    throw new LuaError(`attempt to call local 'method' (a ${name === 'kong.version' ? 'string' : name === 'kong.version_num' ? 'number' : 'table'} value)`)
+    throw new LuaError(
+      `attempt to call local 'method' (a ${name === 'kong.version' ? 'string' : name === 'kong.version_num' ? 'number' : 'table'} value)`,
+    )
   }
   const args = unpackArgs(rawArgs)
   if (name === 'kong.response.exit' || name === 'kong.response.error') {
@@ -621,12 +732,24 @@ export function callPdk(ctx: RequestContext, method: unknown, rawArgs: unknown, 
   }
   const level = /^kong\.log\.([a-z]+)$/.exec(name)?.[1]
   if (level !== undefined && LOG_LEVELS.includes(level)) {
-    env.log({ level, plugin, message: args.map(luaToString).join(''), requestId: ctx.id, phase: ctx.phase })
+    env.log({
+      level,
+      plugin,
+      message: args.map(luaToString).join(''),
+      requestId: ctx.id,
+      phase: ctx.phase,
+    })
     return { kind: 'value', value: undefined }
   }
   const handler = HANDLERS[name]
   if (!handler) {
-    env.log({ level: 'err', plugin, message: `could not find pdk method: ${name}`, requestId: ctx.id, phase: ctx.phase })
+    env.log({
+      level: 'err',
+      plugin,
+      message: `could not find pdk method: ${name}`,
+      requestId: ctx.id,
+      phase: ctx.phase,
+    })
     return { kind: 'value', value: undefined }
   }
   if (ctx.phase === 'log' && !LOG_TIMER_SAFE.has(name)) {
@@ -634,7 +757,10 @@ export function callPdk(ctx: RequestContext, method: unknown, rawArgs: unknown, 
   }
   const value = handler(ctx, args, env)
   if (value === UNENCODABLE) {
-    return { kind: 'unencodable', message: "MessagePack.lua:126: attempt to get length of local 'str' (a nil value)" }
+    return {
+      kind: 'unencodable',
+      message: "MessagePack.lua:126: attempt to get length of local 'str' (a nil value)",
+    }
   }
   return { kind: 'value', value }
 }

@@ -78,7 +78,8 @@ export class InstanceManager {
 
   /** After "no plugin instance": forget every instance of that plugin (Kong ≥3.5). */
   resetPlugin(pluginName: string): void {
-    for (const [k, v] of this.running) if (v.pluginName === pluginName && !v.starting) this.running.delete(k)
+    for (const [k, v] of this.running)
+      if (v.pluginName === pluginName && !v.starting) this.running.delete(k)
   }
 
   /** Instance ids currently held, by plugin id (for tests). */
@@ -89,7 +90,10 @@ export class InstanceManager {
   private async start(server: PluginServer, cfg: PluginConfigInstance): Promise<number> {
     let status: unknown
     try {
-      status = await server.rpc.call('plugin.StartInstance', { Name: cfg.name, Config: JSON.stringify(cfg.conf) })
+      status = await server.rpc.call('plugin.StartInstance', {
+        Name: cfg.name,
+        Config: JSON.stringify(cfg.conf),
+      })
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e)
       this.log({ level: 'err', plugin: cfg.name, message: `starting instance: ${msg}` })
@@ -146,7 +150,10 @@ async function bridgeLoop(
   ctx: RequestContext,
   env: PdkEnvironment,
 ): Promise<EventResult> {
-  const first = await server.rpc.call('plugin.HandleEvent', { InstanceId: instanceId, EventName: phase })
+  const first = await server.rpc.call('plugin.HandleEvent', {
+    InstanceId: instanceId,
+    EventName: phase,
+  })
   if (!isPlainObject(first)) throw new RpcTransportError('bad HandleEvent result')
   let stepIn: Record<string, unknown> = first
   const eventId = stepIn['EventId']
@@ -158,8 +165,10 @@ async function bridgeLoop(
     const outcome = callPdk(ctx, method, data['Args'], env)
     if (outcome.kind === 'exit') return 'exit'
     const methodName = typeof method === 'string' ? method : ''
-    const stepMethod = outcome.kind === 'value' ? stepMethodFor(methodName, outcome.value) : 'plugin.Step'
-    const param = outcome.kind === 'value' ? { EventId: eventId, Data: outcome.value } : { EventId: eventId }
+    const stepMethod =
+      outcome.kind === 'value' ? stepMethodFor(methodName, outcome.value) : 'plugin.Step'
+    const param =
+      outcome.kind === 'value' ? { EventId: eventId, Data: outcome.value } : { EventId: eventId }
     const next = await server.rpc.call(
       stepMethod,
       param,

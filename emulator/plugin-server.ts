@@ -39,7 +39,8 @@ export async function queryPluginInfo(dir: string): Promise<PluginInfo> {
       process.execPath,
       [pluginServerBin(), '--plugins-directory', dir, '--dump-all-plugins'],
       { maxBuffer: 16 * 1024 * 1024, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' } },
-      (err, out) => (err ? reject(new Error(`query command failed for ${dir}: ${err.message}`)) : resolve(out)),
+      (err, out) =>
+        err ? reject(new Error(`query command failed for ${dir}: ${err.message}`)) : resolve(out),
     )
   })
   let dump: unknown
@@ -52,7 +53,7 @@ export async function queryPluginInfo(dir: string): Promise<PluginInfo> {
   }
   const list: unknown =
     dump !== null && typeof dump === 'object' && !Array.isArray(dump) && 'Plugins' in dump
-      ? (dump).Plugins
+      ? dump.Plugins
       : dump
   if (!Array.isArray(list) || list.length === 0) {
     throw new Error(`no plugin found in ${dir} (Kong: "plugin is enabled but not installed")`)
@@ -68,7 +69,10 @@ export async function queryPluginInfo(dir: string): Promise<PluginInfo> {
     throw new Error(`Plugin ${first.Name}: PRIORITY must be an integer`)
   }
   if (!Array.isArray(first.Phases)) throw new Error(`Plugin ${first.Name}: no Phases`)
-  if (first.Phases.includes('response') && (first.Phases.includes('header_filter') || first.Phases.includes('body_filter'))) {
+  if (
+    first.Phases.includes('response') &&
+    (first.Phases.includes('header_filter') || first.Phases.includes('body_filter'))
+  ) {
     throw new Error(`Plugin ${first.Name} cannot have both response and header_filter/body_filter`)
   }
   return first as PluginInfo
@@ -146,7 +150,8 @@ export class PluginServer {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       if (await canConnect(this.socketPath)) return
-      if (Date.now() > deadline) throw new Error(`plugin server ${this.name} not listening on ${this.socketPath}`)
+      if (Date.now() > deadline)
+        throw new Error(`plugin server ${this.name} not listening on ${this.socketPath}`)
       await new Promise((r) => setTimeout(r, 25))
     }
   }
@@ -169,7 +174,10 @@ export class PluginServer {
         '--sock-name',
         path.basename(this.socketPath),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' } },
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' },
+      },
     )
     this.child = child
     const log = (buf: Buffer): void => {

@@ -135,7 +135,12 @@ export class RequestContext {
   exit?: ExitResponse
   serviceResponse?: ServiceResponse
   /** The response as it stands (after response-phase changes): status, headers, source. */
-  response?: { status: number; headers: HeaderList; body: Buffer; source: 'service' | 'exit' | 'error' }
+  response?: {
+    status: number
+    headers: HeaderList
+    body: Buffer
+    source: 'service' | 'exit' | 'error'
+  }
   readonly ctxShared = new Map<string, unknown>()
   readonly ngxCtx = new Map<string, unknown>()
   currentPlugin?: CurrentPlugin

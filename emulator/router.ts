@@ -38,7 +38,10 @@ export interface RouteMatch {
   readonly postfix: string
   /** The matched prefix stripped from the path, for X-Forwarded-Prefix (only when stripped). */
   readonly strippedPrefix?: string
-  readonly captures: { readonly unnamed: readonly string[]; readonly named: Readonly<Record<string, string>> }
+  readonly captures: {
+    readonly unnamed: readonly string[]
+    readonly named: Readonly<Record<string, string>>
+  }
 }
 
 function isEmpty(v: readonly unknown[] | Readonly<Record<string, unknown>> | undefined): boolean {
@@ -90,7 +93,9 @@ export function buildRouter(routes: readonly RouteEntity[]): Router {
       })
     }
   })
-  candidates.sort((a, b) => (a.priority === b.priority ? a.order - b.order : a.priority > b.priority ? -1 : 1))
+  candidates.sort((a, b) =>
+    a.priority === b.priority ? a.order - b.order : a.priority > b.priority ? -1 : 1,
+  )
   return new Router(candidates)
 }
 
@@ -158,7 +163,12 @@ function headersMatch(
 }
 
 /** Upstream path for path_handling v0 (kong/router/utils.lua get_upstream_uri_v0). */
-export function upstreamPath(route: RouteEntity, postfix: string, reqPath: string, servicePath: string | undefined): string {
+export function upstreamPath(
+  route: RouteEntity,
+  postfix: string,
+  reqPath: string,
+  servicePath: string | undefined,
+): string {
   const base = servicePath ?? '/'
   const strip = route.strip_path
   if (base.endsWith('/')) {

@@ -53,7 +53,9 @@ function entriesOf(fields: readonly SchemaField[]): Array<[string, FieldDef]> {
 }
 
 /** The `config` record of a dumped plugin Schema. */
-export function configFields(schema: { readonly fields: readonly SchemaField[] }): readonly SchemaField[] {
+export function configFields(schema: {
+  readonly fields: readonly SchemaField[]
+}): readonly SchemaField[] {
   for (const [name, def] of entriesOf(schema.fields)) {
     if (name === 'config' && def.type === 'record') return def.fields ?? []
   }
@@ -123,7 +125,12 @@ function processField(
       return undefined
     }
   }
-  if (typeof value === 'string' && def.referenceable === true && resolve && value.startsWith('{vault://')) {
+  if (
+    typeof value === 'string' &&
+    def.referenceable === true &&
+    resolve &&
+    value.startsWith('{vault://')
+  ) {
     value = resolve(value, def)
   }
   return checkType(def, value, at, errors, resolve)
@@ -148,24 +155,31 @@ function checkType(
       break
     }
     case 'number':
-      if (typeof value !== 'number' || !Number.isFinite(value)) return fail(errors, at, 'expected a number')
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        return fail(errors, at, 'expected a number')
       break
     case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return fail(errors, at, 'expected an integer')
+      if (typeof value !== 'number' || !Number.isInteger(value))
+        return fail(errors, at, 'expected an integer')
       break
     case 'boolean':
       if (typeof value !== 'boolean') return fail(errors, at, 'expected a boolean')
       break
     case 'array':
     case 'set': {
-      if (!Array.isArray(value)) return fail(errors, at, def.type === 'set' ? 'expected a set' : 'expected an array')
+      if (!Array.isArray(value))
+        return fail(errors, at, def.type === 'set' ? 'expected a set' : 'expected an array')
       if (def.len_min !== undefined && value.length < def.len_min)
         return fail(errors, at, `length must be at least ${def.len_min}`)
       if (def.len_max !== undefined && value.length > def.len_max)
         return fail(errors, at, `length must be at most ${def.len_max}`)
       const el = def.elements
-      const items = el ? value.map((v, i) => checkElement(el, v, join(at, i + 1), errors, resolve)) : value
-      return def.type === 'set' ? [...new Set(items.map((v) => JSON.stringify(v)))].map((s) => JSON.parse(s) as unknown) : items
+      const items = el
+        ? value.map((v, i) => checkElement(el, v, join(at, i + 1), errors, resolve))
+        : value
+      return def.type === 'set'
+        ? [...new Set(items.map((v) => JSON.stringify(v)))].map((s) => JSON.parse(s) as unknown)
+        : items
     }
     case 'map': {
       if (!isPlainObject(value)) return fail(errors, at, 'expected a map')
@@ -204,7 +218,10 @@ function checkElement(
   resolve?: ValueResolver,
 ): unknown {
   if (v === null || v === undefined) return fail(errors, at, 'required field missing')
-  const value = typeof v === 'string' && def.referenceable === true && resolve && v.startsWith('{vault://') ? resolve(v, def) : v
+  const value =
+    typeof v === 'string' && def.referenceable === true && resolve && v.startsWith('{vault://')
+      ? resolve(v, def)
+      : v
   return checkType(def, value, at, errors, resolve)
 }
 

@@ -15,7 +15,10 @@ rmSync(serversDir, { recursive: true, force: true })
 mkdirSync(serversDir, { recursive: true })
 
 const names = readdirSync(pluginsDir, { withFileTypes: true })
-  .filter((d) => d.isDirectory() && d.name !== 'shared' && existsSync(join(pluginsDir, d.name, 'index.js')))
+  .filter(
+    (d) =>
+      d.isDirectory() && d.name !== 'shared' && existsSync(join(pluginsDir, d.name, 'index.js')),
+  )
   .map((d) => d.name)
 
 for (const name of names) {

@@ -123,7 +123,10 @@ export class TokenVerifier {
     }
     const credential = this.config.credentials.get(value)
     if (credential === undefined) {
-      throw new PluginError('ERR_CREDENTIAL_UNKNOWN', `no credential for ${name}=${value.slice(0, 200)}`)
+      throw new PluginError(
+        'ERR_CREDENTIAL_UNKNOWN',
+        `no credential for ${name}=${value.slice(0, 200)}`,
+      )
     }
     return credential
   }
@@ -133,10 +136,16 @@ export class TokenVerifier {
     if (max === 0) return
     const { exp, iat } = claims
     if (typeof exp !== 'number' || typeof iat !== 'number') {
-      throw new PluginError('ERR_CLAIM_MISSING', 'exp and iat are required when maximum_lifetime is set')
+      throw new PluginError(
+        'ERR_CLAIM_MISSING',
+        'exp and iat are required when maximum_lifetime is set',
+      )
     }
     if (exp - iat > max) {
-      throw new PluginError('ERR_TOKEN_LIFETIME_EXCEEDED', `exp - iat = ${exp - iat} s exceeds ${max} s`)
+      throw new PluginError(
+        'ERR_TOKEN_LIFETIME_EXCEEDED',
+        `exp - iat = ${exp - iat} s exceeds ${max} s`,
+      )
     }
     if (iat > nowSeconds(this.deps.clock) + this.config.leeway) {
       // A token issued in the future would stretch the lifetime cap past its intent.
@@ -152,18 +161,28 @@ function decode(token: string): { header: ProtectedHeaderParameters; claims: JWT
   try {
     return { header: decodeProtectedHeader(token), claims: decodeJwt(token) }
   } catch (cause) {
-    throw new PluginError('ERR_TOKEN_MALFORMED', cause instanceof Error ? cause.message : 'undecodable', { cause })
+    throw new PluginError(
+      'ERR_TOKEN_MALFORMED',
+      cause instanceof Error ? cause.message : 'undecodable',
+      { cause },
+    )
   }
 }
 
-async function verifyWithKey(token: string, key: VerificationKey, options: JWTVerifyOptions): Promise<JWTPayload> {
+async function verifyWithKey(
+  token: string,
+  key: VerificationKey,
+  options: JWTVerifyOptions,
+): Promise<JWTPayload> {
   try {
     return (await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], options)).payload
   } catch (error) {
     if (error instanceof errors.JWKSMultipleMatchingKeys && Symbol.asyncIterator in error) {
       // Several keys fit the token's alg/kid (e.g. a set without kids): try each.
       let last: unknown = error
-      for await (const candidate of error as unknown as AsyncIterable<Parameters<typeof jwtVerify>[1]>) {
+      for await (const candidate of error as unknown as AsyncIterable<
+        Parameters<typeof jwtVerify>[1]
+      >) {
         try {
           return (await jwtVerify(token, candidate, options)).payload
         } catch (e) {
@@ -177,7 +196,11 @@ async function verifyWithKey(token: string, key: VerificationKey, options: JWTVe
   }
 }
 
-export function checkScopeCeiling(claims: JWTPayload, credential: Credential, scopeClaims: readonly string[]): void {
+export function checkScopeCeiling(
+  claims: JWTPayload,
+  credential: Credential,
+  scopeClaims: readonly string[],
+): void {
   if (credential.scopeCeiling === undefined) return
   const above = [...readScopes(claims, scopeClaims)].filter((s) => !credential.scopeCeiling?.has(s))
   if (above.length > 0) {
@@ -190,7 +213,12 @@ export function checkScopeCeiling(claims: JWTPayload, credential: Credential, sc
 
 /** The credential handed to kong.client.authenticate, shaped like Kong's jwt_secrets rows. */
 export function kongCredential(credential: Credential, consumer: KongConsumer): KongCredential {
-  return { id: credential.id, consumer_id: consumer.id, key: credential.key, consumer: { id: consumer.id } }
+  return {
+    id: credential.id,
+    consumer_id: consumer.id,
+    key: credential.key,
+    consumer: { id: consumer.id },
+  }
 }
 
 const CLEAR: readonly string[] = []
@@ -218,7 +246,9 @@ export function upstreamHeaders(
   consumer: KongConsumer,
   credential: Credential | undefined,
   claims: JWTPayload | undefined,
-  hide: { readonly origins: readonly TokenOrigin[]; readonly cookieHeader: string | undefined } | undefined,
+  hide:
+    | { readonly origins: readonly TokenOrigin[]; readonly cookieHeader: string | undefined }
+    | undefined,
 ): HeaderPatch {
   const patch: Record<string, string | readonly string[]> = {
     'X-Consumer-ID': consumer.id,

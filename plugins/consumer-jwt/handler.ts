@@ -41,11 +41,13 @@ export class ConsumerCache {
     const hit = this.#entries.get(ref)
     if (hit !== undefined && hit.until > now) return hit.consumer
     const consumer = await pdk.client.loadConsumer(ref, true)
-    const found = typeof consumer === 'object' && consumer !== null && typeof consumer.id === 'string'
+    const found =
+      typeof consumer === 'object' && consumer !== null && typeof consumer.id === 'string'
     // A missing consumer is remembered briefly only, so a consumer added by a config push
     // (which restarts instances anyway) or by the Admin API is found soon.
     const ttl = found ? this.ttlMs : Math.min(this.ttlMs, 5000)
-    if (ttl > 0) this.#entries.set(ref, { consumer: found ? consumer : undefined, until: now + ttl })
+    if (ttl > 0)
+      this.#entries.set(ref, { consumer: found ? consumer : undefined, until: now + ttl })
     return found ? consumer : undefined
   }
 }
@@ -68,7 +70,8 @@ export function buildRuntime(raw: unknown, deps: RuntimeDeps = {}): Runtime {
   }
   const keyFor = (credential: Credential): VerificationKey => {
     const key = keys.get(credential.key)
-    if (key === undefined) throw new PluginError('ERR_INTERNAL', `no key imported for ${credential.key}`)
+    if (key === undefined)
+      throw new PluginError('ERR_INTERNAL', `no key imported for ${credential.key}`)
     return key
   }
   return {
@@ -101,10 +104,15 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
     logger.info(`anonymous fallback after ${error.message}`)
     const anonymous = await rt.consumers.load(pdk, config.anonymous)
     if (anonymous === undefined) {
-      throw new PluginError('ERR_CONFIG_INVALID', `anonymous consumer ${config.anonymous} not found`)
+      throw new PluginError(
+        'ERR_CONFIG_INVALID',
+        `anonymous consumer ${config.anonymous} not found`,
+      )
     }
     await pdk.client.authenticate(anonymous, null)
-    await pdk.serviceRequest.setHeaders(upstreamHeaders(config, anonymous, undefined, undefined, undefined))
+    await pdk.serviceRequest.setHeaders(
+      upstreamHeaders(config, anonymous, undefined, undefined, undefined),
+    )
     return
   }
 
@@ -116,8 +124,14 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
         cookieHeader: cookieHeaderWithout(headers.cookie ?? [], new Set(config.cookie_names)),
       }
     : undefined
-  await pdk.serviceRequest.setHeaders(upstreamHeaders(config, consumer, verified.credential, verified.claims, hide))
-  if (hide !== undefined && query !== undefined && extracted.origins.some((o) => o.kind === 'query')) {
+  await pdk.serviceRequest.setHeaders(
+    upstreamHeaders(config, consumer, verified.credential, verified.claims, hide),
+  )
+  if (
+    hide !== undefined &&
+    query !== undefined &&
+    extracted.origins.some((o) => o.kind === 'query')
+  ) {
     await pdk.serviceRequest.setRawQuery(queryWithout(query, new Set(config.uri_param_names)))
   }
   await writeVerifiedToken(pdk, verified.token)

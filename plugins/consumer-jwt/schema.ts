@@ -75,7 +75,8 @@ const credentialFields = {
   },
   jwks: {
     type: 'string',
-    description: 'Inline JSON Web Key Set ({"keys": [...]}) holding the public keys of this credential.',
+    description:
+      'Inline JSON Web Key Set ({"keys": [...]}) holding the public keys of this credential.',
   },
   jwks_uri: {
     type: 'string',
@@ -155,11 +156,13 @@ export const fields = {
     elements: { type: 'string' },
     default: ['exp'],
     required: true,
-    description: 'Claims every token must carry. exp by default: a token without exp never expires.',
+    description:
+      'Claims every token must carry. exp by default: a token without exp never expires.',
   },
   typ: {
     type: 'string',
-    description: 'When set, the token typ header must match, e.g. at+jwt for RFC 9068 access tokens.',
+    description:
+      'When set, the token typ header must match, e.g. at+jwt for RFC 9068 access tokens.',
   },
   scope_claims: {
     type: 'array',
@@ -173,7 +176,8 @@ export const fields = {
     type: 'boolean',
     default: true,
     required: true,
-    description: 'Whether OPTIONS preflight requests are authenticated too. false costs one call per request.',
+    description:
+      'Whether OPTIONS preflight requests are authenticated too. false costs one call per request.',
   },
   anonymous: {
     type: 'string',
@@ -207,7 +211,8 @@ export const fields = {
     type: 'boolean',
     default: false,
     required: true,
-    description: 'Remove the token (header, cookie or query parameter) from the request sent upstream.',
+    description:
+      'Remove the token (header, cookie or query parameter) from the request sent upstream.',
   },
   realm: {
     type: 'string',
@@ -227,7 +232,8 @@ export const fields = {
     default: 300,
     required: true,
     between: [1, 86400],
-    description: 'Seconds after which a JWKS is refreshed in the background; old keys serve meanwhile.',
+    description:
+      'Seconds after which a JWKS is refreshed in the background; old keys serve meanwhile.',
   },
   jwks_cooldown: {
     type: 'integer',
@@ -241,7 +247,8 @@ export const fields = {
     default: 10000,
     required: true,
     between: [0, 1000000],
-    description: 'Verified tokens remembered per plugin instance (never past their exp). 0 disables the cache.',
+    description:
+      'Verified tokens remembered per plugin instance (never past their exp). 0 disables the cache.',
   },
   consumer_cache_ttl: {
     type: 'integer',
@@ -306,13 +313,18 @@ function str(raw: Raw, field: string, path: string, fallback?: string): string |
   return v
 }
 
-function strList(raw: Raw, field: string, path: string, fallback?: readonly string[]): readonly string[] | undefined {
+function strList(
+  raw: Raw,
+  field: string,
+  path: string,
+  fallback?: readonly string[],
+): readonly string[] | undefined {
   const v = raw[field]
   if (v === undefined || v === null) return fallback
   if (!Array.isArray(v) || !v.every((e) => typeof e === 'string')) {
     throw invalid(`${path}${field}`, 'must be an array of strings')
   }
-  return Object.freeze([...(v)])
+  return Object.freeze([...v])
 }
 
 function int(raw: Raw, field: string, min: number, max: number, fallback: number): number {
@@ -334,7 +346,8 @@ function bool(raw: Raw, field: string, path: string, fallback: boolean): boolean
 function decodeSecret(secret: string, base64: boolean, path: string): Uint8Array {
   if (!base64) return new TextEncoder().encode(secret)
   const normalized = secret.trim().replace(/-/g, '+').replace(/_/g, '/')
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(normalized)) throw invalid(`${path}secret`, 'is not valid base64')
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(normalized))
+    throw invalid(`${path}secret`, 'is not valid base64')
   return new Uint8Array(Buffer.from(normalized, 'base64'))
 }
 
@@ -352,9 +365,11 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
   const consumer = str(raw, 'consumer', path)
   if (consumer === undefined || consumer === '') throw invalid(`${path}consumer`, 'is required')
   const algorithms = strList(raw, 'algorithms', path) ?? []
-  if (algorithms.length === 0) throw invalid(`${path}algorithms`, 'must list at least one algorithm')
+  if (algorithms.length === 0)
+    throw invalid(`${path}algorithms`, 'must list at least one algorithm')
   for (const alg of algorithms) {
-    if (!(ALGORITHMS as readonly string[]).includes(alg)) throw invalid(`${path}algorithms`, `unknown algorithm ${alg}`)
+    if (!(ALGORITHMS as readonly string[]).includes(alg))
+      throw invalid(`${path}algorithms`, `unknown algorithm ${alg}`)
   }
   const hmac = algorithms.filter(isHmac)
   if (hmac.length > 0 && hmac.length !== algorithms.length) {
@@ -385,7 +400,8 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
   let keySource: KeySource
   const base64 = bool(raw, 'secret_is_base64', path, false)
   if (secret !== undefined || secretEnv !== undefined) {
-    if (hmac.length === 0) throw invalid(`${path}algorithms`, 'a shared secret needs HS* algorithms')
+    if (hmac.length === 0)
+      throw invalid(`${path}algorithms`, 'a shared secret needs HS* algorithms')
     let value = secret
     if (secretEnv !== undefined) {
       value = env[secretEnv]
@@ -395,7 +411,10 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
     }
     if (value === undefined || value === '') throw invalid(`${path}secret`, 'must not be empty')
     if (value.startsWith('{vault://')) {
-      throw invalid(`${path}secret`, 'is an unresolved vault reference (is the vault configured in Kong?)')
+      throw invalid(
+        `${path}secret`,
+        'is an unresolved vault reference (is the vault configured in Kong?)',
+      )
     }
     const bytes = decodeSecret(value, base64, path)
     if (bytes.length < 32) {
@@ -404,7 +423,8 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
     }
     keySource = { kind: 'secret', secret: bytes }
   } else {
-    if (hmac.length > 0) throw invalid(`${path}algorithms`, 'HS* algorithms need a secret or secret_env')
+    if (hmac.length > 0)
+      throw invalid(`${path}algorithms`, 'HS* algorithms need a secret or secret_env')
     if (publicKey !== undefined) {
       if (!/-----BEGIN PUBLIC KEY-----/.test(publicKey)) {
         throw invalid(`${path}public_key`, 'must be a PEM public key (BEGIN PUBLIC KEY)')
@@ -456,7 +476,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   const credentials = new Map<string, Credential>()
   raw.credentials.forEach((c, i) => {
     const credential = parseCredential(c, i, env)
-    if (credentials.has(credential.key)) throw invalid(`credentials[${i}].key`, `duplicate key ${credential.key}`)
+    if (credentials.has(credential.key))
+      throw invalid(`credentials[${i}].key`, `duplicate key ${credential.key}`)
     credentials.set(credential.key, credential)
   })
 
@@ -465,7 +486,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   const cookie_names = strList(raw, 'cookie_names', '', []) ?? []
   const uri_param_names = strList(raw, 'uri_param_names', '', []) ?? []
   if (header_names.length + cookie_names.length + uri_param_names.length === 0) {
-    throw invalid('header_names', 'at least one of header_names, cookie_names, uri_param_names must be set')
+    throw invalid(
+      'header_names',
+      'at least one of header_names, cookie_names, uri_param_names must be set',
+    )
   }
 
   const maximum_lifetime = int(raw, 'maximum_lifetime', 0, 31536000, 0)
@@ -478,12 +502,19 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     if (!isRecord(m)) throw invalid(`claims_to_headers[${i}]`, 'must be a record')
     const claim = str(m, 'claim', `claims_to_headers[${i}].`)
     const header = str(m, 'header', `claims_to_headers[${i}].`)
-    if (claim === undefined || claim === '') throw invalid(`claims_to_headers[${i}].claim`, 'is required')
+    if (claim === undefined || claim === '')
+      throw invalid(`claims_to_headers[${i}].claim`, 'is required')
     if (header === undefined || !/^[A-Za-z0-9-]+$/.test(header)) {
       throw invalid(`claims_to_headers[${i}].header`, 'must be a header name (letters, digits, -)')
     }
-    if (/^x-(consumer|credential|anonymous)-/i.test(header) || header.toLowerCase() === 'authorization') {
-      throw invalid(`claims_to_headers[${i}].header`, `${header} is reserved for the authenticated identity`)
+    if (
+      /^x-(consumer|credential|anonymous)-/i.test(header) ||
+      header.toLowerCase() === 'authorization'
+    ) {
+      throw invalid(
+        `claims_to_headers[${i}].header`,
+        `${header} is reserved for the authenticated identity`,
+      )
     }
     mappings.push({ claim, header })
   })
@@ -497,7 +528,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     uri_param_names,
     leeway: int(raw, 'leeway', 0, 600, 30),
     maximum_lifetime,
-    required_claims: maximum_lifetime > 0 && !required_claims.includes('iat') ? [...required_claims, 'iat'] : required_claims,
+    required_claims:
+      maximum_lifetime > 0 && !required_claims.includes('iat')
+        ? [...required_claims, 'iat']
+        : required_claims,
     typ: str(raw, 'typ', ''),
     scope_claims: strList(raw, 'scope_claims', '', ['scope', 'scp']) ?? [],
     run_on_preflight: bool(raw, 'run_on_preflight', '', true),

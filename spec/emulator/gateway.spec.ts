@@ -8,18 +8,25 @@ import { NO_TRANSCRIPTS, PROBE_PLUGINS } from './helpers/recordings'
 const FIXTURES = path.join(__dirname, 'fixtures')
 
 describe('emulator: plugin-server query (Kong 3.9 rules)', () => {
-  it.skipIf(NO_TRANSCRIPTS !== undefined)(`reads name, priority, phases and schema of a recorded probe plugin from --dump-all-plugins${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`, async () => {
-    const info = await queryPluginInfo(path.join(PROBE_PLUGINS, 'pdk-probe'))
-    expect(info).toMatchObject({ Name: 'pdk-probe', Priority: 1000, Version: '0.1.0' })
-    expect([...info.Phases].sort()).toEqual(['access', 'log', 'response', 'rewrite'])
-  })
+  it.skipIf(NO_TRANSCRIPTS !== undefined)(
+    `reads name, priority, phases and schema of a recorded probe plugin from --dump-all-plugins${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`,
+    async () => {
+      const info = await queryPluginInfo(path.join(PROBE_PLUGINS, 'pdk-probe'))
+      expect(info).toMatchObject({ Name: 'pdk-probe', Priority: 1000, Version: '0.1.0' })
+      expect([...info.Phases].sort()).toEqual(['access', 'log', 'response', 'rewrite'])
+    },
+  )
 
   it('refuses a plugin whose Version is not x.y.z', async () => {
-    await expect(queryPluginInfo(path.join(FIXTURES, 'bad-version'))).rejects.toThrow(/does not follow the "x.y.z" format/)
+    await expect(queryPluginInfo(path.join(FIXTURES, 'bad-version'))).rejects.toThrow(
+      /does not follow the "x.y.z" format/,
+    )
   })
 
   it('fails like Kong when the query command prints anything but strict JSON', async () => {
-    await expect(queryPluginInfo(path.join(FIXTURES, 'noisy-loader'))).rejects.toThrow(/did not print strict JSON/)
+    await expect(queryPluginInfo(path.join(FIXTURES, 'noisy-loader'))).rejects.toThrow(
+      /did not print strict JSON/,
+    )
   })
 })
 
@@ -77,7 +84,9 @@ consumers:
   })
 
   it('clears headers with set_headers({name: []}) in one call and resolves vault references', async () => {
-    const res = await fetch(`${emu.proxyUrl}/clear/x?y=1`, { headers: { Authorization: 'Bearer t', 'X-Remove': 'r', 'X-Keep': 'k' } })
+    const res = await fetch(`${emu.proxyUrl}/clear/x?y=1`, {
+      headers: { Authorization: 'Bearer t', 'X-Remove': 'r', 'X-Keep': 'k' },
+    })
     expect(res.status).toBe(200)
     const seen = echo.byRequestId(res.headers.get('x-kong-request-id') ?? '')
     expect(seen?.headers['authorization']).toBeUndefined()
@@ -97,27 +106,38 @@ consumers:
 
   it('sends the service host upstream, or the client Host with preserve_host', async () => {
     const plain = await fetch(`${emu.proxyUrl}/clear`)
-    expect(echo.byRequestId(plain.headers.get('x-kong-request-id') ?? '')?.headers['host']).toBe(`127.0.0.1:${echo.port}`)
+    expect(echo.byRequestId(plain.headers.get('x-kong-request-id') ?? '')?.headers['host']).toBe(
+      `127.0.0.1:${echo.port}`,
+    )
     const kept = await fetch(`${emu.proxyUrl}/keep-host`)
-    expect(echo.byRequestId(kept.headers.get('x-kong-request-id') ?? '')?.headers['host']).toBe(new URL(emu.proxyUrl).host)
+    expect(echo.byRequestId(kept.headers.get('x-kong-request-id') ?? '')?.headers['host']).toBe(
+      new URL(emu.proxyUrl).host,
+    )
   })
 
-  it('balances round-robin over an upstream\'s targets', async () => {
+  it("balances round-robin over an upstream's targets", async () => {
     const before = [echo.received.length, echo2.received.length]
     for (let i = 0; i < 4; i++) await (await fetch(`${emu.proxyUrl}/rr`)).text()
-    expect([echo.received.length - (before[0] ?? 0), echo2.received.length - (before[1] ?? 0)]).toEqual([2, 2])
+    expect([
+      echo.received.length - (before[0] ?? 0),
+      echo2.received.length - (before[1] ?? 0),
+    ]).toEqual([2, 2])
   })
 
   it('rejects an invalid config on POST /config with 400 and keeps serving the old one', async () => {
     const bad = config().replace('consumer: alice', 'consumer: alice, unknown_field: 1')
     const res = await fetch(`${emu.adminUrl}/config`, { method: 'POST', body: bad })
     expect(res.status).toBe(400)
-    expect(((await res.json()) as { message: string }).message).toMatch(/unknown_field: unknown field/)
+    expect(((await res.json()) as { message: string }).message).toMatch(
+      /unknown_field: unknown field/,
+    )
     expect((await fetch(`${emu.proxyUrl}/consumer`)).headers.get('x-seen-consumer')).toBe('alice')
   })
 
   it('reports its plugin servers on GET /status', async () => {
-    const status = (await (await fetch(`${emu.adminUrl}/status`)).json()) as { plugin_servers: Array<{ name: string }> }
+    const status = (await (await fetch(`${emu.adminUrl}/status`)).json()) as {
+      plugin_servers: Array<{ name: string }>
+    }
     expect(status.plugin_servers.map((s) => s.name)).toEqual(['header-tool'])
   })
 })

@@ -27,10 +27,15 @@ import {
   type WireMessage,
 } from './helpers/recordings'
 
-const PROBES = ['pdk-probe', 'probe-exit', 'probe-throw', 'probe-slow'].map((p) => path.join(PROBE_PLUGINS, p))
+const PROBES = ['pdk-probe', 'probe-exit', 'probe-throw', 'probe-slow'].map((p) =>
+  path.join(PROBE_PLUGINS, p),
+)
 
 function probeConfig(file: string, echo: EchoUpstream): string {
-  return fs.readFileSync(path.join(TRANSCRIPTS, 'tools', file), 'utf8').split('http://127.0.0.1:9001').join(echo.url)
+  return fs
+    .readFileSync(path.join(TRANSCRIPTS, 'tools', file), 'utf8')
+    .split('http://127.0.0.1:9001')
+    .join(echo.url)
 }
 
 interface Replayer {
@@ -43,7 +48,11 @@ interface Replayer {
 
 async function startReplayer(): Promise<Replayer> {
   const echo = await startEchoUpstream()
-  const emu = await start({ config: probeConfig('kong-probe.yml', echo), pluginDirs: PROBES, recordWire: true })
+  const emu = await start({
+    config: probeConfig('kong-probe.yml', echo),
+    pluginDirs: PROBES,
+    recordWire: true,
+  })
   const ports = new Map<number, number>([
     [Number(new URL(emu.proxyUrl).port), 8000],
     [Number(new URL(emu.adminUrl).port), 8001],
@@ -56,7 +65,10 @@ async function startReplayer(): Promise<Replayer> {
 async function send(r: Replayer, label: string, cmd: string): Promise<number> {
   if (label.startsWith('post-config-')) {
     const file = label === 'post-config-v2' ? 'kong-probe-v2.yml' : 'kong-probe.yml'
-    const res = await fetch(`${r.emu.adminUrl}/config`, { method: 'POST', body: probeConfig(file, r.echo) })
+    const res = await fetch(`${r.emu.adminUrl}/config`, {
+      method: 'POST',
+      body: probeConfig(file, r.echo),
+    })
     return res.status
   }
   const res = await rawRequest(Number(new URL(r.emu.proxyUrl).port), parseCurl(cmd))
@@ -72,80 +84,86 @@ function sortUnits(units: Unit[]): string[] {
   return units.map((u) => JSON.stringify(u)).sort()
 }
 
-describe.skipIf(NO_TRANSCRIPTS !== undefined)(`emulator: replay of the recorded Kong 3.9.3 conversations 02–14${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`, () => {
-  let r: Replayer
+describe.skipIf(NO_TRANSCRIPTS !== undefined)(
+  `emulator: replay of the recorded Kong 3.9.3 conversations 02–14${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`,
+  () => {
+    let r: Replayer
 
-  beforeAll(async () => {
-    r = await startReplayer()
-  }, 30_000)
+    beforeAll(async () => {
+      r = await startReplayer()
+    }, 30_000)
 
-  afterAll(async () => {
-    await r?.emu.stop()
-    await r?.echo.stop()
-  })
+    afterAll(async () => {
+      await r?.emu.stop()
+      await r?.echo.stop()
+    })
 
-  const SEQUENTIAL = [
-    '02-scope-global',
-    '03-scope-service',
-    '04-pdk-probe-all',
-    '05-instance-reuse',
-    '06-scope-consumer',
-    '07-exit',
-    '08-throw',
-    '09-throw-constructor',
-    '10-pdk-lua-errors',
-  ]
+    const SEQUENTIAL = [
+      '02-scope-global',
+      '03-scope-service',
+      '04-pdk-probe-all',
+      '05-instance-reuse',
+      '06-scope-consumer',
+      '07-exit',
+      '08-throw',
+      '09-throw-constructor',
+      '10-pdk-lua-errors',
+    ]
 
-  for (const scenario of SEQUENTIAL) {
-    it(`reproduces ${scenario}: same instances, events, PDK answers and client statuses`, async () => {
+    for (const scenario of SEQUENTIAL) {
+      it(`reproduces ${scenario}: same instances, events, PDK answers and client statuses`, async () => {
+        const from = r.emu.wire.length
+        for (const req of recordedRequests(scenario)) {
+          const status = await send(r, req.label, req.cmd)
+          expect(status, req.label).toBe(Number(req.status_line.split(' ')[1]))
+        }
+        const recorded = toUnits(readRecording(`${scenario}.jsonl`), r.n, r.recordedMaps)
+        const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
+        expect(recorded.length).toBeGreaterThan(0)
+        expect(emulated).toEqual(recorded)
+      })
+    }
+
+    it('reproduces 11-slow-2s: a 2 s handler delays only its own request; concurrent events interleave', async () => {
       const from = r.emu.wire.length
-      for (const req of recordedRequests(scenario)) {
-        const status = await send(r, req.label, req.cmd)
-        expect(status, req.label).toBe(Number(req.status_line.split(' ')[1]))
-      }
-      const recorded = toUnits(readRecording(`${scenario}.jsonl`), r.n, r.recordedMaps)
+      const reqs = recordedRequests('11-slow-2s')
+      const [alone, concB, concA, fast] = reqs
+      if (!alone || !concB || !concA || !fast) throw new Error('11-slow-2s has 4 requests')
+      expect(await send(r, alone.label, alone.cmd)).toBe(200)
+      const t0 = Date.now()
+      const slow = Promise.all([send(r, concB.label, concB.cmd), send(r, concA.label, concA.cmd)])
+      await new Promise((res) => setTimeout(res, 200))
+      const tFast = Date.now()
+      expect(await send(r, fast.label, fast.cmd)).toBe(200)
+      expect(Date.now() - tFast).toBeLessThan(1500)
+      expect(await slow).toEqual([200, 200])
+      expect(Date.now() - t0).toBeLessThan(3900)
+      await r.emu.idle()
+      const recorded = toUnits(readRecording('11-slow-2s.jsonl'), r.n, r.recordedMaps)
       const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
-      expect(recorded.length).toBeGreaterThan(0)
+      expect(sortUnits(emulated)).toEqual(sortUnits(recorded))
+    })
+
+    it('reproduces 13-instance-idle-65s without the wait: the instance is started once and reused', async () => {
+      const from = r.emu.wire.length
+      for (const req of recordedRequests('13-instance-idle-65s'))
+        expect(await send(r, req.label, req.cmd)).toBe(200)
+      const recorded = toUnits(readRecording('13-instance-idle-65s.jsonl'), r.n, r.recordedMaps)
+      const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
       expect(emulated).toEqual(recorded)
     })
-  }
 
-  it('reproduces 11-slow-2s: a 2 s handler delays only its own request; concurrent events interleave', async () => {
-    const from = r.emu.wire.length
-    const reqs = recordedRequests('11-slow-2s')
-    const [alone, concB, concA, fast] = reqs
-    if (!alone || !concB || !concA || !fast) throw new Error('11-slow-2s has 4 requests')
-    expect(await send(r, alone.label, alone.cmd)).toBe(200)
-    const t0 = Date.now()
-    const slow = Promise.all([send(r, concB.label, concB.cmd), send(r, concA.label, concA.cmd)])
-    await new Promise((res) => setTimeout(res, 200))
-    const tFast = Date.now()
-    expect(await send(r, fast.label, fast.cmd)).toBe(200)
-    expect(Date.now() - tFast).toBeLessThan(1500)
-    expect(await slow).toEqual([200, 200])
-    expect(Date.now() - t0).toBeLessThan(3900)
-    await r.emu.idle()
-    const recorded = toUnits(readRecording('11-slow-2s.jsonl'), r.n, r.recordedMaps)
-    const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
-    expect(sortUnits(emulated)).toEqual(sortUnits(recorded))
-  })
-
-  it('reproduces 13-instance-idle-65s without the wait: the instance is started once and reused', async () => {
-    const from = r.emu.wire.length
-    for (const req of recordedRequests('13-instance-idle-65s')) expect(await send(r, req.label, req.cmd)).toBe(200)
-    const recorded = toUnits(readRecording('13-instance-idle-65s.jsonl'), r.n, r.recordedMaps)
-    const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
-    expect(emulated).toEqual(recorded)
-  })
-
-  it('reproduces 14-config-change: POST /config restarts every config used again (StartInstance new, CloseInstance old)', async () => {
-    const from = r.emu.wire.length
-    for (const req of recordedRequests('14-config-change')) {
-      expect(await send(r, req.label, req.cmd), req.label).toBe(Number(req.status_line.split(' ')[1]))
-    }
-    const recorded = toUnits(readRecording('14-config-change.jsonl'), r.n, r.recordedMaps)
-    const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
-    expect(recorded.filter((u) => u.kind === 'close').length).toBe(5)
-    expect(emulated).toEqual(recorded)
-  })
-})
+    it('reproduces 14-config-change: POST /config restarts every config used again (StartInstance new, CloseInstance old)', async () => {
+      const from = r.emu.wire.length
+      for (const req of recordedRequests('14-config-change')) {
+        expect(await send(r, req.label, req.cmd), req.label).toBe(
+          Number(req.status_line.split(' ')[1]),
+        )
+      }
+      const recorded = toUnits(readRecording('14-config-change.jsonl'), r.n, r.recordedMaps)
+      const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
+      expect(recorded.filter((u) => u.kind === 'close').length).toBe(5)
+      expect(emulated).toEqual(recorded)
+    })
+  },
+)

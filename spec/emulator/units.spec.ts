@@ -1,6 +1,10 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { describe, expect, it } from 'vitest'
-import { parseDeclarativeConfig, resolveVaultReference, ConfigError } from '../../emulator/declarative-config'
+import {
+  parseDeclarativeConfig,
+  resolveVaultReference,
+  ConfigError,
+} from '../../emulator/declarative-config'
 import { lookupConfig } from '../../emulator/gateway'
 import { LuaError, unpackArgs, viaLua } from '../../emulator/lua-values'
 import { callPdk, encodeQuery, stepMethodFor, type PdkEnvironment } from '../../emulator/pdk'
@@ -17,14 +21,27 @@ const PROBE_SCHEMA: SchemaField[] = [
   { verbose: { type: 'boolean', default: false } },
   { tags: { type: 'array', elements: { type: 'string' }, default: ['t1', 't2'] } },
   { labels: { type: 'map', keys: { type: 'string' }, values: { type: 'string' } } },
-  { nested: { type: 'record', fields: [{ inner: { type: 'string', default: 'inner-default' } }, { level: { type: 'number' } }] } },
+  {
+    nested: {
+      type: 'record',
+      fields: [
+        { inner: { type: 'string', default: 'inner-default' } },
+        { level: { type: 'number' } },
+      ],
+    },
+  },
   { optional_str: { type: 'string' } },
 ]
 
 describe('emulator: schema defaults and validation (F7)', () => {
   it('fills defaults, fills records and leaves fields without default absent', () => {
     expect(processConfig(PROBE_SCHEMA, { message: 'global', mode: 'quiet' })).toEqual({
-      message: 'global', mode: 'quiet', delay_ms: 2000, count: 3, verbose: false, tags: ['t1', 't2'],
+      message: 'global',
+      mode: 'quiet',
+      delay_ms: 2000,
+      count: 3,
+      verbose: false,
+      tags: ['t1', 't2'],
       nested: { inner: 'inner-default' },
     })
   })
@@ -57,9 +74,14 @@ describe('emulator: schema defaults and validation (F7)', () => {
   })
 
   it('resolves {vault://env/NAME} only in referenceable fields', () => {
-    const schema: SchemaField[] = [{ secret: { type: 'string', referenceable: true } }, { plain: { type: 'string' } }]
-    const out = processConfig(schema, { secret: '{vault://env/my-secret}', plain: '{vault://env/my-secret}' }, (ref) =>
-      resolveVaultReference(ref, { MY_SECRET: 's3cr3t' }),
+    const schema: SchemaField[] = [
+      { secret: { type: 'string', referenceable: true } },
+      { plain: { type: 'string' } },
+    ]
+    const out = processConfig(
+      schema,
+      { secret: '{vault://env/my-secret}', plain: '{vault://env/my-secret}' },
+      (ref) => resolveVaultReference(ref, { MY_SECRET: 's3cr3t' }),
     )
     expect(out).toEqual({ secret: 's3cr3t', plain: '{vault://env/my-secret}' })
   })
@@ -99,22 +121,51 @@ plugins:
 
   it('normalises services, routes, upstreams, consumers and scoped plugins with Kong defaults', () => {
     const c = parseDeclarativeConfig(YML, 1000)
-    expect(c.services[0]).toMatchObject({ name: 'a', protocol: 'http', host: 'example.test', port: 9000, path: '/base', retries: 5 })
+    expect(c.services[0]).toMatchObject({
+      name: 'a',
+      protocol: 'http',
+      host: 'example.test',
+      port: 9000,
+      path: '/base',
+      retries: 5,
+    })
     expect(c.services[1]).toMatchObject({ host: 'up', port: 8080 })
     expect(c.services[1]).not.toHaveProperty('path')
-    expect(c.routes[0]).toMatchObject({ strip_path: true, preserve_host: false, path_handling: 'v0', protocols: ['http', 'https'], service: { id: c.services[0]?.id } })
-    expect(c.upstreams[0]?.targets).toEqual([{ host: '10.0.0.1', port: 8080, weight: 100 }, { host: '10.0.0.2', port: 8080, weight: 50 }])
-    expect(c.plugins[0]).toMatchObject({ name: 'p', enabled: true, route: { id: c.routes[0]?.id }, consumer: { id: c.consumers[0]?.id } })
+    expect(c.routes[0]).toMatchObject({
+      strip_path: true,
+      preserve_host: false,
+      path_handling: 'v0',
+      protocols: ['http', 'https'],
+      service: { id: c.services[0]?.id },
+    })
+    expect(c.upstreams[0]?.targets).toEqual([
+      { host: '10.0.0.1', port: 8080, weight: 100 },
+      { host: '10.0.0.2', port: 8080, weight: 50 },
+    ])
+    expect(c.plugins[0]).toMatchObject({
+      name: 'p',
+      enabled: true,
+      route: { id: c.routes[0]?.id },
+      consumer: { id: c.consumers[0]?.id },
+    })
     expect(c.plugins[1]).toMatchObject({ enabled: false })
   })
 
   it('gives entities without id the same id on every load (instances keyed by plugin id)', () => {
-    expect(parseDeclarativeConfig(YML).plugins.map((p) => p.id)).toEqual(parseDeclarativeConfig(YML).plugins.map((p) => p.id))
+    expect(parseDeclarativeConfig(YML).plugins.map((p) => p.id)).toEqual(
+      parseDeclarativeConfig(YML).plugins.map((p) => p.id),
+    )
   })
 
   it('rejects unknown entity fields and dangling references', () => {
-    expect(() => parseDeclarativeConfig('_format_version: "3.0"\nservices: [{ name: a, url: "http://x", colour: red }]')).toThrow(ConfigError)
-    expect(() => parseDeclarativeConfig('_format_version: "3.0"\nplugins: [{ name: p, route: missing }]')).toThrow(/route 'missing' not found/)
+    expect(() =>
+      parseDeclarativeConfig(
+        '_format_version: "3.0"\nservices: [{ name: a, url: "http://x", colour: red }]',
+      ),
+    ).toThrow(ConfigError)
+    expect(() =>
+      parseDeclarativeConfig('_format_version: "3.0"\nplugins: [{ name: p, route: missing }]'),
+    ).toThrow(/route 'missing' not found/)
   })
 })
 
@@ -149,7 +200,13 @@ services:
 
   it('prefers regex paths over prefixes and exposes named captures', () => {
     expect(m('/api/v1/items/42')).toBe('regex')
-    const match = router.match({ method: 'GET', host: 'h', path: '/api/v1/items/42', headers: {}, protocol: 'http' })
+    const match = router.match({
+      method: 'GET',
+      host: 'h',
+      path: '/api/v1/items/42',
+      headers: {},
+      protocol: 'http',
+    })
     expect(match?.captures.named).toEqual({ id: '42' })
   })
 
@@ -189,14 +246,34 @@ describe('emulator: plugin precedence (plugins_iterator lookup_cfg)', () => {
   })
 })
 
-function ctxFor(phase: Phase, headers: Array<[string, string]> = [], query?: string): RequestContext {
-  const ctx = new RequestContext('rid', 1000, 'GET', '/p', query, 1.1, new HeaderList(headers), Buffer.alloc(0), '127.0.0.1', 5555, 8000, 'http', 'h:8000')
+function ctxFor(
+  phase: Phase,
+  headers: Array<[string, string]> = [],
+  query?: string,
+): RequestContext {
+  const ctx = new RequestContext(
+    'rid',
+    1000,
+    'GET',
+    '/p',
+    query,
+    1.1,
+    new HeaderList(headers),
+    Buffer.alloc(0),
+    '127.0.0.1',
+    5555,
+    8000,
+    'http',
+    'h:8000',
+  )
   ctx.phase = phase
   return ctx
 }
 
 const ENV: PdkEnvironment = {
-  config: parseDeclarativeConfig('_format_version: "3.0"\nconsumers: [{ id: a11ce000-0000-4000-8000-000000000001, username: alice }]'),
+  config: parseDeclarativeConfig(
+    '_format_version: "3.0"\nconsumers: [{ id: a11ce000-0000-4000-8000-000000000001, username: alice }]',
+  ),
   nodeId: 'node',
   log: () => undefined,
   kongVersion: '3.9.3',
@@ -204,60 +281,118 @@ const ENV: PdkEnvironment = {
 
 describe('emulator: PDK answers and their encoding', () => {
   it('answers kong.request.get_headers with a multimap of string arrays', () => {
-    const r = callPdk(ctxFor('access', [['X-Multi', 'one'], ['x-multi', 'two'], ['Host', 'h']]), 'kong.request.get_headers', [], ENV)
+    const r = callPdk(
+      ctxFor('access', [
+        ['X-Multi', 'one'],
+        ['x-multi', 'two'],
+        ['Host', 'h'],
+      ]),
+      'kong.request.get_headers',
+      [],
+      ENV,
+    )
     expect(r).toEqual({ kind: 'value', value: { 'x-multi': ['one', 'two'], host: ['h'] } })
     expect(stepMethodFor('kong.request.get_headers', {})).toBe('plugin.StepMultiMap')
   })
 
   it('answers kong.request.get_query with [] for a flag, [""] for an empty value, {} when empty', () => {
-    expect(callPdk(ctxFor('access', [], 'a=1&a=2&flag&empty=&sp=a%20b'), 'kong.request.get_query', [], ENV)).toEqual({
+    expect(
+      callPdk(
+        ctxFor('access', [], 'a=1&a=2&flag&empty=&sp=a%20b'),
+        'kong.request.get_query',
+        [],
+        ENV,
+      ),
+    ).toEqual({
       kind: 'value',
       value: { a: ['1', '2'], flag: [], empty: [''], sp: ['a b'] },
     })
     const empty = callPdk(ctxFor('access'), 'kong.request.get_query', [], ENV)
-    expect(new Encoder().encode(empty.kind === 'value' ? empty.value : null)).toEqual(new Uint8Array([0x80]))
+    expect(new Encoder().encode(empty.kind === 'value' ? empty.value : null)).toEqual(
+      new Uint8Array([0x80]),
+    )
   })
 
   it('leaves the Data key out for a nil result (the plugin sees undefined)', () => {
     const r = callPdk(ctxFor('access'), 'kong.request.get_header', ['x-missing'], ENV)
-    const bytes = new Encoder({ ignoreUndefined: true }).encode({ EventId: 3, Data: r.kind === 'value' ? r.value : 'x' })
+    const bytes = new Encoder({ ignoreUndefined: true }).encode({
+      EventId: 3,
+      Data: r.kind === 'value' ? r.value : 'x',
+    })
     expect(new Decoder().decode(bytes)).toEqual({ EventId: 3 })
   })
 
   it('clears a header with kong.service.request.set_headers({name: []}) in one call', () => {
-    const ctx = ctxFor('access', [['Authorization', 'Bearer x'], ['X-Keep', 'k']])
+    const ctx = ctxFor('access', [
+      ['Authorization', 'Bearer x'],
+      ['X-Keep', 'k'],
+    ])
     callPdk(ctx, 'kong.service.request.set_headers', [{ authorization: [], 'x-new': 'v' }], ENV)
-    expect(ctx.headers.lines()).toEqual([['X-Keep', 'k'], ['x-new', 'v']])
+    expect(ctx.headers.lines()).toEqual([
+      ['X-Keep', 'k'],
+      ['x-new', 'v'],
+    ])
   })
 
   it('raises a Lua error for kong.client.authenticate outside access and for a wrong-phase getter', () => {
-    expect(() => callPdk(ctxFor('rewrite'), 'kong.client.authenticate', [{ id: 'x' }], ENV)).toThrow(LuaError)
-    expect(() => callPdk(ctxFor('access'), 'kong.response.get_status', [], ENV)).toThrow(/cannot be called in access phase/)
-    expect(() => callPdk(ctxFor('access'), 'kong.request.get_header', [123], ENV)).toThrow(/header name must be a string/)
+    expect(() =>
+      callPdk(ctxFor('rewrite'), 'kong.client.authenticate', [{ id: 'x' }], ENV),
+    ).toThrow(LuaError)
+    expect(() => callPdk(ctxFor('access'), 'kong.response.get_status', [], ENV)).toThrow(
+      /cannot be called in access phase/,
+    )
+    expect(() => callPdk(ctxFor('access'), 'kong.request.get_header', [123], ENV)).toThrow(
+      /header name must be a string/,
+    )
     expect(() => callPdk(ctxFor('access'), 'kong.version', [], ENV)).toThrow(/attempt to call/)
   })
 
   it('loads consumers by id, or by username only when asked, and remembers the authenticated one', () => {
     const ctx = ctxFor('access')
-    expect(callPdk(ctx, 'kong.client.load_consumer', ['alice'], ENV)).toEqual({ kind: 'value', value: undefined })
+    expect(callPdk(ctx, 'kong.client.load_consumer', ['alice'], ENV)).toEqual({
+      kind: 'value',
+      value: undefined,
+    })
     const byName = callPdk(ctx, 'kong.client.load_consumer', ['alice', true], ENV)
-    expect(byName).toMatchObject({ value: { id: 'a11ce000-0000-4000-8000-000000000001', username: 'alice' } })
-    callPdk(ctx, 'kong.client.authenticate', [byName.kind === 'value' ? byName.value : null, null], ENV)
-    expect(callPdk(ctx, 'kong.client.get_consumer', [], ENV)).toMatchObject({ value: { username: 'alice' } })
-    expect(callPdk(ctx, 'kong.client.get_credential', [], ENV)).toEqual({ kind: 'value', value: undefined })
+    expect(byName).toMatchObject({
+      value: { id: 'a11ce000-0000-4000-8000-000000000001', username: 'alice' },
+    })
+    callPdk(
+      ctx,
+      'kong.client.authenticate',
+      [byName.kind === 'value' ? byName.value : null, null],
+      ENV,
+    )
+    expect(callPdk(ctx, 'kong.client.get_consumer', [], ENV)).toMatchObject({
+      value: { username: 'alice' },
+    })
+    expect(callPdk(ctx, 'kong.client.get_credential', [], ENV)).toEqual({
+      kind: 'value',
+      value: undefined,
+    })
     expect(stepMethodFor('kong.client.authenticate', undefined)).toBe('plugin.StepCredential')
   })
 
   it('answers an unknown method with an empty Step and logs "could not find pdk method"', () => {
     const logged: string[] = []
-    const r = callPdk(ctxFor('access'), 'kong.nonexistent_ns.method', ['x'], { ...ENV, log: (e) => logged.push(e.message) })
+    const r = callPdk(ctxFor('access'), 'kong.nonexistent_ns.method', ['x'], {
+      ...ENV,
+      log: (e) => logged.push(e.message),
+    })
     expect(r).toEqual({ kind: 'value', value: undefined })
     expect(logged).toEqual(['could not find pdk method: kong.nonexistent_ns.method'])
   })
 
   it('builds the exit response: JSON table body with charset, string body without Content-Type', () => {
     const ctx = ctxFor('access')
-    expect(callPdk(ctx, 'kong.response.exit', [401, { message: 'nope' }, { 'WWW-Authenticate': 'Bearer' }], ENV)).toEqual({ kind: 'exit' })
+    expect(
+      callPdk(
+        ctx,
+        'kong.response.exit',
+        [401, { message: 'nope' }, { 'WWW-Authenticate': 'Bearer' }],
+        ENV,
+      ),
+    ).toEqual({ kind: 'exit' })
     expect(ctx.exit?.headers.get('content-type')).toBe('application/json; charset=utf-8')
     expect(ctx.exit?.body?.toString()).toBe('{"message":"nope"}')
     const ctx2 = ctxFor('access')

@@ -67,7 +67,10 @@ export class FakeKong implements Pdk {
   readonly request = {
     getHeaders: () => this.call('kong.request.get_headers', () => FakeKong.multi(this.req.headers)),
     getHeader: (name: string) =>
-      this.call('kong.request.get_header', () => FakeKong.multi(this.req.headers)[name.toLowerCase()]?.[0]),
+      this.call(
+        'kong.request.get_header',
+        () => FakeKong.multi(this.req.headers)[name.toLowerCase()]?.[0],
+      ),
     getQuery: () => this.call('kong.request.get_query', () => FakeKong.multi(this.req.query)),
     getMethod: () => this.call('kong.request.get_method', () => this.req.method),
   }
@@ -83,7 +86,8 @@ export class FakeKong implements Pdk {
       this.call('kong.client.authenticate', () => {
         this.authenticated = { consumer, credential }
       }),
-    getConsumer: () => this.call('kong.client.get_consumer', () => this.authenticated?.consumer ?? undefined),
+    getConsumer: () =>
+      this.call('kong.client.get_consumer', () => this.authenticated?.consumer ?? undefined),
     getCredential: () =>
       this.call('kong.client.get_credential', () => this.authenticated?.credential ?? undefined),
   }
@@ -104,7 +108,11 @@ export class FakeKong implements Pdk {
   }
 
   readonly response = {
-    exit: (status: number, body: Record<string, unknown>, headers: Record<string, string>): void => {
+    exit: (
+      status: number,
+      body: Record<string, unknown>,
+      headers: Record<string, string>,
+    ): void => {
       this.calls.push('kong.response.exit')
       if (this.exitResult === undefined) this.exitResult = { status, body, headers }
     },

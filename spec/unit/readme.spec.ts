@@ -19,7 +19,8 @@ function errorRows(): Map<string, Row> {
   const rows = new Map<string, Row>()
   for (const line of README.split('\n')) {
     const m = /^\| `(ERR_[A-Z_]+)` \| (\d{3}) \|\s*(`([a-z_]+)`)?\s*\| ([^|]+) \|/.exec(line)
-    if (m?.[1] !== undefined) rows.set(m[1], { status: Number(m[2]), error: m[4] ?? '', message: (m[5] ?? '').trim() })
+    if (m?.[1] !== undefined)
+      rows.set(m[1], { status: Number(m[2]), error: m[4] ?? '', message: (m[5] ?? '').trim() })
   }
   return rows
 }
@@ -31,17 +32,26 @@ describe('README: (kept true by the code)', () => {
 
   it.each(ERROR_CODES)('documents %s with its real status, challenge error and message', (code) => {
     const spec = CATALOGUE[code]
-    expect(errorRows().get(code)).toEqual({ status: spec.status, error: spec.bearer ?? '', message: spec.message })
+    expect(errorRows().get(code)).toEqual({
+      status: spec.status,
+      error: spec.bearer ?? '',
+      message: spec.message,
+    })
   })
 
   it.each([
     ['consumer-jwt', consumerJwt.Schema],
     ['scope-acl', scopeAcl.Schema],
     ['jwt-revocation', jwtRevocation.Schema],
-  ] as const)('carries the config reference of %s generated from its schema (npm run docs)', (name, schema) => {
-    const block = new RegExp(`<!-- config:${name} -->\\n([\\s\\S]*?)\\n<!-- /config:${name} -->`).exec(README)
-    expect(block?.[1]).toBe(configReference(schema))
-  })
+  ] as const)(
+    'carries the config reference of %s generated from its schema (npm run docs)',
+    (name, schema) => {
+      const block = new RegExp(
+        `<!-- config:${name} -->\\n([\\s\\S]*?)\\n<!-- /config:${name} -->`,
+      ).exec(README)
+      expect(block?.[1]).toBe(configReference(schema))
+    },
+  )
 
   it('names npm test as the test command and .ci/run runs it', () => {
     expect(README).toContain('npm test ')

@@ -1,12 +1,5 @@
 import type Kong from 'kong-pdk/kong'
-import type {
-  HeaderPatch,
-  KongConsumer,
-  KongCredential,
-  KongRoute,
-  MultiMap,
-  Pdk,
-} from './port'
+import type { HeaderPatch, KongConsumer, KongCredential, KongRoute, MultiMap, Pdk } from './port'
 
 /**
  * Wraps the `kong` object kong-pdk hands a phase method into our port. This is the one place
@@ -19,15 +12,14 @@ export function adaptKong(raw: unknown): Pdk {
   return {
     request: {
       getHeaders: async () => (await kong.request.getHeaders()) as MultiMap,
-      getHeader: async (name) => (await kong.request.getHeader(name)),
+      getHeader: async (name) => await kong.request.getHeader(name),
       getQuery: async () => (await kong.request.getQuery()) as MultiMap,
       getMethod: () => kong.request.getMethod(),
     },
     client: {
       loadConsumer: async (idOrUsername, byUsername) =>
         (await kong.client.loadConsumer(idOrUsername, byUsername)) as unknown as
-          | KongConsumer
-          | undefined,
+          KongConsumer | undefined,
       authenticate: async (consumer, credential) => {
         // A JS null becomes a msgpack nil; a trailing nil is harmless, a middle one truncates
         // Lua's unpack (protocol doc §2.6), so a null consumer is never followed by a credential.

@@ -4,7 +4,8 @@ import type { Pdk } from './port'
 import { refusal } from './respond'
 
 /** A config parsed once at instance start; a bad one is kept as an error, never thrown. */
-export type ParsedConfig<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: PluginError }
+export type ParsedConfig<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: PluginError }
 
 export function tryParse<T>(parse: (raw: unknown) => T, raw: unknown): ParsedConfig<T> {
   try {
@@ -51,9 +52,13 @@ export async function runPhase<T>(
     const r = refusal(code, options.realm, error?.challenge)
     real.response.exit(r.status, r.body, r.headers)
   }
-  const pdk = guard(real, () => exited, () => {
-    exited = true
-  })
+  const pdk = guard(
+    real,
+    () => exited,
+    () => {
+      exited = true
+    },
+  )
 
   if (!config.ok) {
     options.logger.error(`refusing every request: ${config.error.message}`)
@@ -71,7 +76,9 @@ export async function runPhase<T>(
     const outcome = await Promise.race([work.then(() => 'done' as const), deadline])
     if (outcome === 'deadline') {
       work.catch(() => undefined)
-      options.logger.error(`${options.plugin}: phase exceeded ${options.deadlineMs ?? DEFAULT_DEADLINE_MS} ms`)
+      options.logger.error(
+        `${options.plugin}: phase exceeded ${options.deadlineMs ?? DEFAULT_DEADLINE_MS} ms`,
+      )
       end('ERR_INTERNAL', undefined)
     }
   } catch (error) {
@@ -92,8 +99,10 @@ export async function runPhase<T>(
 
 /** A port whose calls fail once the request has been ended, and whose exit marks it ended. */
 function guard(real: Pdk, isExited: () => boolean, markExited: () => void): Pdk {
-  const check = <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> => (isExited() ? Promise.reject(new AfterExit()) : f(...args))
+  const check =
+    <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      isExited() ? Promise.reject(new AfterExit()) : f(...args)
   return {
     request: {
       getHeaders: check(real.request.getHeaders),

@@ -49,7 +49,10 @@ export interface Pdk {
   }
   readonly client: {
     loadConsumer: (idOrUsername: string, byUsername: boolean) => Promise<KongConsumer | undefined>
-    authenticate: (consumer: KongConsumer | null, credential: KongCredential | null) => Promise<void>
+    authenticate: (
+      consumer: KongConsumer | null,
+      credential: KongCredential | null,
+    ) => Promise<void>
     getConsumer: () => Promise<KongConsumer | undefined>
     getCredential: () => Promise<KongCredential | undefined>
   }

@@ -17,7 +17,11 @@ function quote(value: string): string {
  * attribute when no token was presented (§3.1). `error_description` is the catalogue message:
  * human-readable, and never the detail (which may echo token content).
  */
-export function refusal(code: ErrorCode, realm: string, challenge?: ChallengeParams): RefusalResponse {
+export function refusal(
+  code: ErrorCode,
+  realm: string,
+  challenge?: ChallengeParams,
+): RefusalResponse {
   const spec = CATALOGUE[code]
   const headers: Record<string, string> = {}
   if (spec.bearer !== null) {

@@ -1,4 +1,9 @@
-import { decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  type JWTPayload,
+  type ProtectedHeaderParameters,
+} from 'jose'
 import { PluginError } from '../errors'
 import type { Pdk } from './port'
 
@@ -26,12 +31,19 @@ export async function writeVerifiedToken(pdk: Pdk, raw: string): Promise<void> {
 export function decodeVerifiedToken(raw: unknown): VerifiedToken | undefined {
   if (raw === undefined || raw === null) return undefined
   if (typeof raw !== 'string') {
-    throw new PluginError('ERR_INTERNAL', `${VERIFIED_TOKEN_KEY} in kong.ctx.shared is a ${typeof raw}, not a JWT`)
+    throw new PluginError(
+      'ERR_INTERNAL',
+      `${VERIFIED_TOKEN_KEY} in kong.ctx.shared is a ${typeof raw}, not a JWT`,
+    )
   }
   try {
     return { raw, header: decodeProtectedHeader(raw), claims: decodeJwt(raw) }
   } catch (cause) {
-    throw new PluginError('ERR_INTERNAL', `${VERIFIED_TOKEN_KEY} in kong.ctx.shared is not a decodable JWT`, { cause })
+    throw new PluginError(
+      'ERR_INTERNAL',
+      `${VERIFIED_TOKEN_KEY} in kong.ctx.shared is not a decodable JWT`,
+      { cause },
+    )
   }
 }
 

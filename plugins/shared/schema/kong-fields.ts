@@ -62,7 +62,8 @@ export type ElementField =
   | (Omit<RecordField, 'description'> & { readonly description?: string })
   | (Omit<ArrayField, 'description'> & { readonly description?: string })
 
-export type KongField = StringField | IntegerField | NumberField | BooleanField | ArrayField | MapField | RecordField
+export type KongField =
+  StringField | IntegerField | NumberField | BooleanField | ArrayField | MapField | RecordField
 
 /** Kong's list form: `[{name: field}, ...]`, in declaration order. */
 export type KongSchema = readonly Readonly<Record<string, KongField>>[]
@@ -71,6 +72,8 @@ export function toKongSchema(fields: Readonly<Record<string, KongField>>): KongS
   return Object.entries(fields).map(([name, field]) => ({ [name]: field }))
 }
 
-export function recordOf(fields: Readonly<Record<string, KongField>>): readonly Readonly<Record<string, KongField>>[] {
+export function recordOf(
+  fields: Readonly<Record<string, KongField>>,
+): readonly Readonly<Record<string, KongField>>[] {
   return toKongSchema(fields)
 }

@@ -8,7 +8,10 @@ import type { JWTPayload } from 'jose'
  */
 export const DEFAULT_SCOPE_CLAIMS: readonly string[] = ['scope', 'scp']
 
-export function readScopes(claims: JWTPayload, paths: readonly string[] = DEFAULT_SCOPE_CLAIMS): Set<string> {
+export function readScopes(
+  claims: JWTPayload,
+  paths: readonly string[] = DEFAULT_SCOPE_CLAIMS,
+): Set<string> {
   const scopes = new Set<string>()
   for (const path of paths) addScopes(scopes, claimAt(claims, path))
   return scopes

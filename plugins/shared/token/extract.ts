@@ -29,7 +29,8 @@ export function parseCookies(lines: readonly string[]): [string, string][] {
       const eq = part.indexOf('=')
       if (eq <= 0) continue
       let value = part.slice(eq + 1).trim()
-      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
+        value = value.slice(1, -1)
       pairs.push([part.slice(0, eq).trim(), value])
     }
   }
@@ -43,7 +44,11 @@ export function parseCookies(lines: readonly string[]): [string, string][] {
  * `Authorization` must use the Bearer scheme (another scheme is another plugin's credential);
  * other headers may carry `Bearer <token>` or the bare token.
  */
-export function extractToken(headers: MultiMap, query: MultiMap | undefined, sources: TokenSources): ExtractedToken {
+export function extractToken(
+  headers: MultiMap,
+  query: MultiMap | undefined,
+  sources: TokenSources,
+): ExtractedToken {
   const found = new Map<string, TokenOrigin[]>()
   const add = (token: string, origin: TokenOrigin): void => {
     const list = found.get(token)
@@ -71,17 +76,27 @@ export function extractToken(headers: MultiMap, query: MultiMap | undefined, sou
     }
   }
 
-  if (found.size === 0) throw new PluginError('ERR_TOKEN_MISSING', 'no token in the configured headers, cookies or query parameters')
+  if (found.size === 0)
+    throw new PluginError(
+      'ERR_TOKEN_MISSING',
+      'no token in the configured headers, cookies or query parameters',
+    )
   if (found.size > 1) {
     const where = [...found.values()].flat().map((o) => `${o.kind} ${o.name}`)
-    throw new PluginError('ERR_TOKEN_MULTIPLE', `${found.size} different tokens (${where.join(', ')})`)
+    throw new PluginError(
+      'ERR_TOKEN_MULTIPLE',
+      `${found.size} different tokens (${where.join(', ')})`,
+    )
   }
   const [[token, origins]] = [...found.entries()] as [[string, TokenOrigin[]]]
   return { token, origins }
 }
 
 /** The Cookie header without the named cookies, or undefined when nothing is left. */
-export function cookieHeaderWithout(lines: readonly string[], names: ReadonlySet<string>): string | undefined {
+export function cookieHeaderWithout(
+  lines: readonly string[],
+  names: ReadonlySet<string>,
+): string | undefined {
   const kept = parseCookies(lines).filter(([n]) => !names.has(n))
   return kept.length === 0 ? undefined : kept.map(([n, v]) => `${n}=${v}`).join('; ')
 }

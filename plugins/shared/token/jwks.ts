@@ -40,18 +40,21 @@ export class RemoteJwks {
     if (this.#set === undefined) {
       await this.#refreshBounded()
       if (this.#set === undefined) {
-        throw new PluginError('ERR_KEY_SOURCE_UNAVAILABLE', `JWKS ${this.#o.uri}: ${this.#lastError ?? 'no keys'}`)
+        throw new PluginError(
+          'ERR_KEY_SOURCE_UNAVAILABLE',
+          `JWKS ${this.#o.uri}: ${this.#lastError ?? 'no keys'}`,
+        )
       }
     } else if (now - this.#fetchedAt > this.#o.cacheTtlMs) {
       void this.#refresh() // stale: refresh in the background, serve the old keys meanwhile
     }
     try {
-      return await (this.#set)(header, token)
+      return await this.#set(header, token)
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
       if (this.#o.clock.now() - this.#lastAttempt < this.#o.cooldownMs) throw error
       await this.#refreshBounded()
-      return (this.#set)(header, token)
+      return this.#set(header, token)
     }
   }
 
@@ -99,7 +102,7 @@ export class RemoteJwks {
       signal: AbortSignal.timeout(Math.max(this.#o.timeoutMs * 5, 5000)),
     })
     if (!response.ok) throw new Error(`HTTP ${response.status}`)
-    const body = (await response.json())
+    const body = await response.json()
     if (
       typeof body !== 'object' ||
       body === null ||
@@ -118,7 +121,12 @@ const registry = new Map<string, RemoteJwks>()
  * are restarted on every config push (recordings F9), the keys they fetched should not be.
  */
 export function remoteJwks(options: RemoteJwksOptions): RemoteJwks {
-  const id = JSON.stringify([options.uri, options.timeoutMs, options.cacheTtlMs, options.cooldownMs])
+  const id = JSON.stringify([
+    options.uri,
+    options.timeoutMs,
+    options.cacheTtlMs,
+    options.cooldownMs,
+  ])
   let jwks = registry.get(id)
   if (jwks === undefined) {
     jwks = new RemoteJwks(options)

@@ -35,7 +35,9 @@ export function importKeySource(source: KeySource, remote: RemoteSettings): Veri
       try {
         return createPublicKey(source.pem)
       } catch (cause) {
-        throw new PluginError('ERR_CONFIG_INVALID', 'public_key: not a valid PEM public key', { cause })
+        throw new PluginError('ERR_CONFIG_INVALID', 'public_key: not a valid PEM public key', {
+          cause,
+        })
       }
     case 'jwks':
       return createLocalJWKSet(source.jwks as unknown as JSONWebKeySet)

@@ -11,7 +11,8 @@ import path from 'node:path'
 
 /** The recordings sit beside the repository (../shared); KONG_TRANSCRIPTS overrides. */
 export const TRANSCRIPTS =
-  process.env['KONG_TRANSCRIPTS'] ?? path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'kong-transcripts')
+  process.env['KONG_TRANSCRIPTS'] ??
+  path.resolve(__dirname, '..', '..', '..', '..', 'shared', 'kong-transcripts')
 /** Suites that need the recordings are skipped, with this reason in their title, when absent. */
 export const NO_TRANSCRIPTS = fs.existsSync(path.join(TRANSCRIPTS, 'FINDINGS.md'))
   ? undefined
@@ -29,7 +30,8 @@ export function readRecording(file: string): WireMessage[] {
   for (const line of fs.readFileSync(path.join(TRANSCRIPTS, file), 'utf8').split('\n')) {
     if (line.trim() === '') continue
     const rec = JSON.parse(line) as { dir: string; server: string; msg?: unknown }
-    if (rec.dir === 'kong->server' || rec.dir === 'server->kong') out.push({ server: rec.server, dir: rec.dir, msg: rec.msg })
+    if (rec.dir === 'kong->server' || rec.dir === 'server->kong')
+      out.push({ server: rec.server, dir: rec.dir, msg: rec.msg })
   }
   return out
 }
@@ -41,11 +43,18 @@ export interface RecordedRequest {
   readonly headers: ReadonlyArray<[string, string]>
   readonly body: string
   readonly reached_upstream: boolean
-  readonly upstream?: { readonly url: string; readonly method: string; readonly headers: Record<string, string>; readonly body: string }
+  readonly upstream?: {
+    readonly url: string
+    readonly method: string
+    readonly headers: Record<string, string>
+    readonly body: string
+  }
 }
 
 export function recordedRequests(scenario: string): RecordedRequest[] {
-  const all = JSON.parse(fs.readFileSync(path.join(TRANSCRIPTS, 'raw', 'requests-summary.json'), 'utf8')) as Array<{
+  const all = JSON.parse(
+    fs.readFileSync(path.join(TRANSCRIPTS, 'raw', 'requests-summary.json'), 'utf8'),
+  ) as Array<{
     scenario: string
     requests: RecordedRequest[]
   }>
@@ -127,15 +136,25 @@ export function parseCurl(cmd: string): CurlRequest {
   ]
   const customNames = new Set(custom.map(([k]) => k.toLowerCase()))
   for (const [k, v] of custom) {
-    const i = headers.findIndex(([n]) => n.toLowerCase() === k.toLowerCase() && ['host', 'user-agent', 'accept'].includes(n.toLowerCase()))
+    const i = headers.findIndex(
+      ([n]) =>
+        n.toLowerCase() === k.toLowerCase() &&
+        ['host', 'user-agent', 'accept'].includes(n.toLowerCase()),
+    )
     if (i >= 0) headers[i] = [k, v]
     else headers.push([k, v])
   }
   if (body) {
     headers.push(['Content-Length', String(body.length)])
-    if (!customNames.has('content-type')) headers.push(['Content-Type', 'application/x-www-form-urlencoded'])
+    if (!customNames.has('content-type'))
+      headers.push(['Content-Type', 'application/x-www-form-urlencoded'])
   }
-  return { method: method ?? (body ? 'POST' : 'GET'), pathAndQuery: u.pathname + u.search, headers, ...(body ? { body } : {}) }
+  return {
+    method: method ?? (body ? 'POST' : 'GET'),
+    pathAndQuery: u.pathname + u.search,
+    headers,
+    ...(body ? { body } : {}),
+  }
 }
 
 export interface RawResponse {
@@ -150,7 +169,9 @@ export function rawRequest(port: number, req: CurlRequest): Promise<RawResponse>
   return new Promise((resolve, reject) => {
     const sock = net.createConnection(port, '127.0.0.1')
     const head =
-      `${req.method} ${req.pathAndQuery} HTTP/1.1\r\n` + req.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n'
+      `${req.method} ${req.pathAndQuery} HTTP/1.1\r\n` +
+      req.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('') +
+      '\r\n'
     sock.write(head)
     if (req.body) sock.write(req.body)
     let buf = Buffer.alloc(0)
@@ -189,7 +210,15 @@ export interface Normalizer {
 export type Unit =
   | { kind: 'start'; server: string; name: string; config: unknown; error?: string }
   | { kind: 'close'; server: string; plugin: string }
-  | { kind: 'event'; server: string; phase: string; plugin: string; calls: unknown[]; ended: boolean; error?: string }
+  | {
+      kind: 'event'
+      server: string
+      phase: string
+      plugin: string
+      calls: unknown[]
+      ended: boolean
+      error?: string
+    }
 
 /** Data that depends on time, process, host or upstream sequence: compared by type only. */
 const VOLATILE_RESULTS = new Set([
@@ -204,17 +233,28 @@ const VOLATILE_RESULTS = new Set([
   'kong.service.response.get_raw_body',
 ])
 const VOLATILE_HEADERS = new Set([
-  'date', 'x-kong-proxy-latency', 'x-kong-upstream-latency', 'x-kong-request-id', 'content-length', 'connection',
-  'x-upstream-seq', 'x-kong-response-latency',
+  'date',
+  'x-kong-proxy-latency',
+  'x-kong-upstream-latency',
+  'x-kong-request-id',
+  'content-length',
+  'connection',
+  'x-upstream-seq',
+  'x-kong-response-latency',
 ])
 
 function typeTag(v: unknown): string {
   if (v === undefined) return '<absent>'
-  if (v instanceof Uint8Array || (typeof v === 'object' && v !== null && '$bin' in v)) return '<bin>'
+  if (v instanceof Uint8Array || (typeof v === 'object' && v !== null && '$bin' in v))
+    return '<bin>'
   return `<${Array.isArray(v) ? 'array' : typeof v}>`
 }
 
-export function normalizeValue(v: unknown, n: Normalizer, opts: { digits?: boolean } = {}): unknown {
+export function normalizeValue(
+  v: unknown,
+  n: Normalizer,
+  opts: { digits?: boolean } = {},
+): unknown {
   if (v === undefined) return '<absent>'
   if (v instanceof Uint8Array) return { $bin: Buffer.from(v).toString('base64') }
   if (typeof v === 'number') return n.ports.get(v) ?? v
@@ -235,10 +275,19 @@ export function normalizeValue(v: unknown, n: Normalizer, opts: { digits?: boole
   return v
 }
 
-function normalizeResult(method: string, args: unknown, data: unknown, n: Normalizer, digits: boolean): unknown {
+function normalizeResult(
+  method: string,
+  args: unknown,
+  data: unknown,
+  n: Normalizer,
+  digits: boolean,
+): unknown {
   if (VOLATILE_RESULTS.has(method)) return typeTag(data)
   const first = Array.isArray(args) ? args[0] : undefined
-  if ((method === 'kong.response.get_header' || method === 'kong.service.response.get_header') && first === 'x-upstream-seq') {
+  if (
+    (method === 'kong.response.get_header' || method === 'kong.service.response.get_header') &&
+    first === 'x-upstream-seq'
+  ) {
     return typeTag(data)
   }
   if (method === 'kong.response.get_headers' && data !== null && typeof data === 'object') {
@@ -249,7 +298,11 @@ function normalizeResult(method: string, args: unknown, data: unknown, n: Normal
 }
 
 /** Reduces a conversation to units, in the order their first message appears. */
-export function toUnits(messages: readonly WireMessage[], n: Normalizer, instanceMaps: Map<string, Map<number, string>>): Unit[] {
+export function toUnits(
+  messages: readonly WireMessage[],
+  n: Normalizer,
+  instanceMaps: Map<string, Map<number, string>>,
+): Unit[] {
   const units: Unit[] = []
   const pending = new Map<string, { method: string; param: Record<string, unknown>; unit?: Unit }>()
   const events = new Map<string, Extract<Unit, { kind: 'event' }>>()
@@ -271,11 +324,20 @@ export function toUnits(messages: readonly WireMessage[], n: Normalizer, instanc
         const config = JSON.parse(p.Config) as Record<string, unknown>
         if (typeof config['__seq__'] !== 'number') throw new Error('__seq__ missing')
         delete config['__seq__']
-        const unit: Unit = { kind: 'start', server, name: p.Name, config: normalizeValue(config, n) }
+        const unit: Unit = {
+          kind: 'start',
+          server,
+          name: p.Name,
+          config: normalizeValue(config, n),
+        }
         units.push(unit)
         pending.set(key, { method, param: config, unit })
       } else if (method === 'plugin.CloseInstance') {
-        units.push({ kind: 'close', server, plugin: mapFor(server).get(param as number) ?? `?${String(param)}` })
+        units.push({
+          kind: 'close',
+          server,
+          plugin: mapFor(server).get(param as number) ?? `?${String(param)}`,
+        })
         pending.set(key, { method, param: {} })
       } else if (method === 'plugin.HandleEvent') {
         const p = param as { InstanceId: number; EventName: string }
@@ -296,7 +358,13 @@ export function toUnits(messages: readonly WireMessage[], n: Normalizer, instanc
         const call = lastCall.get(unit)
         unit.calls.push({
           answer: method,
-          data: normalizeResult(call?.method ?? '', call?.args, 'Data' in p ? p.Data : undefined, n, digits),
+          data: normalizeResult(
+            call?.method ?? '',
+            call?.args,
+            'Data' in p ? p.Data : undefined,
+            n,
+            digits,
+          ),
         })
         pending.set(key, { method, param: p, unit })
       }
@@ -309,7 +377,8 @@ export function toUnits(messages: readonly WireMessage[], n: Normalizer, instanc
       const result = arr[3] as Record<string, unknown> | null
       if (req.method === 'plugin.StartInstance' && req.unit?.kind === 'start') {
         if (typeof err === 'string') req.unit.error = err
-        else if (result) mapFor(server).set(result['Id'] as number, String(req.param['__plugin_id']))
+        else if (result)
+          mapFor(server).set(result['Id'] as number, String(req.param['__plugin_id']))
         continue
       }
       if (req.unit?.kind !== 'event') continue

@@ -3,7 +3,14 @@ import { parseConfig, Schema } from '../../../../plugins/consumer-jwt/schema'
 import { HS_SECRET } from '../../../helpers/tokens'
 
 const valid = () => ({
-  credentials: [{ key: 'https://idp.web.example', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET }],
+  credentials: [
+    {
+      key: 'https://idp.web.example',
+      consumer: 'web-app',
+      algorithms: ['HS256'],
+      secret: HS_SECRET,
+    },
+  ],
 })
 
 function codeOf(f: () => unknown): { code: string; message: string } {
@@ -35,22 +42,95 @@ describe('consumer-jwt: (schema)', () => {
 
   it.each([
     ['no credentials', { credentials: [] }, 'credentials'],
-    ['duplicate keys', { credentials: [valid().credentials[0], valid().credentials[0]] }, 'credentials[1].key'],
-    ['mixed HS and RS algorithms', { credentials: [{ ...valid().credentials[0], algorithms: ['HS256', 'RS256'] }] }, 'credentials[0].algorithms'],
-    ['an unknown algorithm', { credentials: [{ ...valid().credentials[0], algorithms: ['none'] }] }, 'credentials[0].algorithms'],
-    ['a secret for RS algorithms', { credentials: [{ ...valid().credentials[0], algorithms: ['RS256'] }] }, 'credentials[0].algorithms'],
-    ['no key material', { credentials: [{ key: 'k', consumer: 'c', algorithms: ['HS256'] }] }, 'credentials[0].secret'],
-    ['two key sources', { credentials: [{ ...valid().credentials[0], jwks_uri: 'https://x.example/jwks' }] }, 'credentials[0].secret'],
-    ['a short secret', { credentials: [{ ...valid().credentials[0], secret: 'short' }] }, 'credentials[0].secret'],
-    ['an unresolved vault reference', { credentials: [{ ...valid().credentials[0], secret: '{vault://env/missing}' }] }, 'credentials[0].secret'],
-    ['a non-PEM public key', { credentials: [{ key: 'k', consumer: 'c', algorithms: ['RS256'], public_key: 'abc' }] }, 'credentials[0].public_key'],
-    ['an inline JWKS that is not JSON', { credentials: [{ key: 'k', consumer: 'c', algorithms: ['RS256'], jwks: '{' }] }, 'credentials[0].jwks'],
-    ['an inline JWKS with a private key', { credentials: [{ key: 'k', consumer: 'c', algorithms: ['ES256'], jwks: '{"keys":[{"kty":"EC","d":"x"}]}' }] }, 'credentials[0].jwks'],
-    ['a jwks_uri that is not http(s)', { credentials: [{ key: 'k', consumer: 'c', algorithms: ['RS256'], jwks_uri: 'file:///etc/passwd' }] }, 'credentials[0].jwks_uri'],
-    ['no token source at all', { ...valid(), header_names: [], cookie_names: [], uri_param_names: [] }, 'header_names'],
+    [
+      'duplicate keys',
+      { credentials: [valid().credentials[0], valid().credentials[0]] },
+      'credentials[1].key',
+    ],
+    [
+      'mixed HS and RS algorithms',
+      { credentials: [{ ...valid().credentials[0], algorithms: ['HS256', 'RS256'] }] },
+      'credentials[0].algorithms',
+    ],
+    [
+      'an unknown algorithm',
+      { credentials: [{ ...valid().credentials[0], algorithms: ['none'] }] },
+      'credentials[0].algorithms',
+    ],
+    [
+      'a secret for RS algorithms',
+      { credentials: [{ ...valid().credentials[0], algorithms: ['RS256'] }] },
+      'credentials[0].algorithms',
+    ],
+    [
+      'no key material',
+      { credentials: [{ key: 'k', consumer: 'c', algorithms: ['HS256'] }] },
+      'credentials[0].secret',
+    ],
+    [
+      'two key sources',
+      { credentials: [{ ...valid().credentials[0], jwks_uri: 'https://x.example/jwks' }] },
+      'credentials[0].secret',
+    ],
+    [
+      'a short secret',
+      { credentials: [{ ...valid().credentials[0], secret: 'short' }] },
+      'credentials[0].secret',
+    ],
+    [
+      'an unresolved vault reference',
+      { credentials: [{ ...valid().credentials[0], secret: '{vault://env/missing}' }] },
+      'credentials[0].secret',
+    ],
+    [
+      'a non-PEM public key',
+      { credentials: [{ key: 'k', consumer: 'c', algorithms: ['RS256'], public_key: 'abc' }] },
+      'credentials[0].public_key',
+    ],
+    [
+      'an inline JWKS that is not JSON',
+      { credentials: [{ key: 'k', consumer: 'c', algorithms: ['RS256'], jwks: '{' }] },
+      'credentials[0].jwks',
+    ],
+    [
+      'an inline JWKS with a private key',
+      {
+        credentials: [
+          {
+            key: 'k',
+            consumer: 'c',
+            algorithms: ['ES256'],
+            jwks: '{"keys":[{"kty":"EC","d":"x"}]}',
+          },
+        ],
+      },
+      'credentials[0].jwks',
+    ],
+    [
+      'a jwks_uri that is not http(s)',
+      {
+        credentials: [
+          { key: 'k', consumer: 'c', algorithms: ['RS256'], jwks_uri: 'file:///etc/passwd' },
+        ],
+      },
+      'credentials[0].jwks_uri',
+    ],
+    [
+      'no token source at all',
+      { ...valid(), header_names: [], cookie_names: [], uri_param_names: [] },
+      'header_names',
+    ],
     ['a leeway out of range', { ...valid(), leeway: 100000 }, 'leeway'],
-    ['a claim header that would spoof the identity', { ...valid(), claims_to_headers: [{ claim: 'sub', header: 'X-Consumer-ID' }] }, 'claims_to_headers[0].header'],
-    ['a claim header with an invalid name', { ...valid(), claims_to_headers: [{ claim: 'sub', header: 'X Sub' }] }, 'claims_to_headers[0].header'],
+    [
+      'a claim header that would spoof the identity',
+      { ...valid(), claims_to_headers: [{ claim: 'sub', header: 'X-Consumer-ID' }] },
+      'claims_to_headers[0].header',
+    ],
+    [
+      'a claim header with an invalid name',
+      { ...valid(), claims_to_headers: [{ claim: 'sub', header: 'X Sub' }] },
+      'claims_to_headers[0].header',
+    ],
   ])('refuses %s with ERR_CONFIG_INVALID naming the field', (_name, raw, field) => {
     const e = codeOf(() => parseConfig(raw, {}))
     expect(e.code).toBe('ERR_CONFIG_INVALID')
@@ -58,7 +138,11 @@ describe('consumer-jwt: (schema)', () => {
   })
 
   it('reads the secret from the environment variable named by secret_env', () => {
-    const raw = { credentials: [{ key: 'k', consumer: 'c', algorithms: ['HS512'], secret_env: 'PARTNER_SECRET' }] }
+    const raw = {
+      credentials: [
+        { key: 'k', consumer: 'c', algorithms: ['HS512'], secret_env: 'PARTNER_SECRET' },
+      ],
+    }
     const c = parseConfig(raw, { PARTNER_SECRET: HS_SECRET })
     const src = c.credentials.get('k')?.keySource
     expect(src?.kind).toBe('secret')
@@ -69,20 +153,30 @@ describe('consumer-jwt: (schema)', () => {
 
   it('decodes a base64url secret when secret_is_base64 is set', () => {
     const b64 = Buffer.from(HS_SECRET).toString('base64url')
-    const c = parseConfig({ credentials: [{ ...valid().credentials[0], secret: b64, secret_is_base64: true }] }, {})
+    const c = parseConfig(
+      { credentials: [{ ...valid().credentials[0], secret: b64, secret_is_base64: true }] },
+      {},
+    )
     const src = c.credentials.get('https://idp.web.example')?.keySource
     expect(src?.kind === 'secret' && Buffer.from(src.secret).toString()).toBe(HS_SECRET)
   })
 
   it('requires iat once maximum_lifetime is set', () => {
-    expect(parseConfig({ ...valid(), maximum_lifetime: 600 }, {}).required_claims).toEqual(['exp', 'iat'])
+    expect(parseConfig({ ...valid(), maximum_lifetime: 600 }, {}).required_claims).toEqual([
+      'exp',
+      'iat',
+    ])
   })
 
   it('describes every schema field in 10 to 500 characters, as Kong requires', () => {
     const walk = (fields: readonly Record<string, unknown>[], path: string): void => {
       for (const entry of fields) {
         for (const [name, f] of Object.entries(entry)) {
-          const field = f as { description?: string; fields?: Record<string, unknown>[]; elements?: { fields?: Record<string, unknown>[] } }
+          const field = f as {
+            description?: string
+            fields?: Record<string, unknown>[]
+            elements?: { fields?: Record<string, unknown>[] }
+          }
           expect(field.description?.length ?? 0, `${path}${name}`).toBeGreaterThanOrEqual(10)
           expect(field.description?.length ?? 0, `${path}${name}`).toBeLessThanOrEqual(500)
           if (field.elements?.fields) walk(field.elements.fields, `${path}${name}[].`)

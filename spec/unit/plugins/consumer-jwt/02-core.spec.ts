@@ -24,9 +24,28 @@ function runtime(extra: Record<string, unknown> = {}, credExtra: Record<string, 
   return buildRuntime(
     {
       credentials: [
-        { key: 'web', consumer: 'web-app', issuer: 'web', algorithms: ['HS256'], secret: HS_SECRET, audiences: ['orders'], scope_ceiling: ['orders:read', 'orders:write'], ...credExtra },
-        { key: 'partner', consumer: 'partner-acme', algorithms: ['RS256', 'PS256'], public_key: rsa.pem },
-        { key: 'mobile', consumer: 'mobile-app', algorithms: ['ES256'], jwks: JSON.stringify({ keys: [ec.jwk] }) },
+        {
+          key: 'web',
+          consumer: 'web-app',
+          issuer: 'web',
+          algorithms: ['HS256'],
+          secret: HS_SECRET,
+          audiences: ['orders'],
+          scope_ceiling: ['orders:read', 'orders:write'],
+          ...credExtra,
+        },
+        {
+          key: 'partner',
+          consumer: 'partner-acme',
+          algorithms: ['RS256', 'PS256'],
+          public_key: rsa.pem,
+        },
+        {
+          key: 'mobile',
+          consumer: 'mobile-app',
+          algorithms: ['ES256'],
+          jwks: JSON.stringify({ keys: [ec.jwk] }),
+        },
         { key: 'edge', consumer: 'edge', algorithms: ['EdDSA'], public_key: ed.pem },
       ],
       ...extra,
@@ -45,7 +64,10 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 const web = (claims: Record<string, unknown> = {}, o: Record<string, unknown> = {}) =>
-  mint({ iss: 'web', aud: 'orders', sub: 'u1', scope: 'orders:read', ...claims }, { key: secretKey(), now: NOW, ...o })
+  mint(
+    { iss: 'web', aud: 'orders', sub: 'u1', scope: 'orders:read', ...claims },
+    { key: secretKey(), now: NOW, ...o },
+  )
 
 describe('consumer-jwt: (core)', () => {
   it('verifies an HS256 token of its credential and returns its claims', async () => {
@@ -60,7 +82,10 @@ describe('consumer-jwt: (core)', () => {
       const t = await mint({ iss: 'partner' }, { alg, key: rsa.pair.privateKey, now: NOW })
       expect((await rt.verifier.verify(t)).credential.key).toBe('partner')
     }
-    const m = await mint({ iss: 'mobile' }, { alg: 'ES256', kid: 'ec-1', key: ec.pair.privateKey, now: NOW })
+    const m = await mint(
+      { iss: 'mobile' },
+      { alg: 'ES256', kid: 'ec-1', key: ec.pair.privateKey, now: NOW },
+    )
     expect((await rt.verifier.verify(m)).credential.key).toBe('mobile')
     const e = await mint({ iss: 'edge' }, { alg: 'EdDSA', key: ed.pair.privateKey, now: NOW })
     expect((await rt.verifier.verify(e)).credential.key).toBe('edge')
@@ -74,8 +99,12 @@ describe('consumer-jwt: (core)', () => {
   })
 
   it('refuses a token whose key claim selects no credential with ERR_CREDENTIAL_UNKNOWN', async () => {
-    expect(await codeOf(runtime().verifier.verify(await web({ iss: 'nobody' })))).toBe('ERR_CREDENTIAL_UNKNOWN')
-    expect(await codeOf(runtime().verifier.verify(await web({ iss: null })))).toBe('ERR_CREDENTIAL_UNKNOWN')
+    expect(await codeOf(runtime().verifier.verify(await web({ iss: 'nobody' })))).toBe(
+      'ERR_CREDENTIAL_UNKNOWN',
+    )
+    expect(await codeOf(runtime().verifier.verify(await web({ iss: null })))).toBe(
+      'ERR_CREDENTIAL_UNKNOWN',
+    )
   })
 
   it('never accepts alg none, even with a valid-looking payload', async () => {
@@ -89,7 +118,10 @@ describe('consumer-jwt: (core)', () => {
   })
 
   it('refuses the public key used as an HMAC secret (algorithm confusion)', async () => {
-    const t = await mint({ iss: 'partner' }, { alg: 'HS256', key: new TextEncoder().encode(rsa.pem), now: NOW })
+    const t = await mint(
+      { iss: 'partner' },
+      { alg: 'HS256', key: new TextEncoder().encode(rsa.pem), now: NOW },
+    )
     expect(await codeOf(runtime().verifier.verify(t))).toBe('ERR_ALGORITHM_NOT_ALLOWED')
   })
 
@@ -107,30 +139,46 @@ describe('consumer-jwt: (core)', () => {
   })
 
   it('refuses a token before its nbf past the leeway with ERR_TOKEN_NOT_YET_VALID', async () => {
-    expect(await codeOf(runtime({ leeway: 0 }).verifier.verify(await web({ nbf: NOW + 10 })))).toBe('ERR_TOKEN_NOT_YET_VALID')
+    expect(await codeOf(runtime({ leeway: 0 }).verifier.verify(await web({ nbf: NOW + 10 })))).toBe(
+      'ERR_TOKEN_NOT_YET_VALID',
+    )
   })
 
   it('caps the lifetime exp - iat with ERR_TOKEN_LIFETIME_EXCEEDED and needs iat then', async () => {
     const rt = runtime({ maximum_lifetime: 600 })
-    expect(await codeOf(rt.verifier.verify(await web({}, { ttl: 601 })))).toBe('ERR_TOKEN_LIFETIME_EXCEEDED')
+    expect(await codeOf(rt.verifier.verify(await web({}, { ttl: 601 })))).toBe(
+      'ERR_TOKEN_LIFETIME_EXCEEDED',
+    )
     expect(await codeOf(rt.verifier.verify(await web({}, { ttl: 600 })))).toBe('PASSED')
     expect(await codeOf(rt.verifier.verify(await web({ iat: null })))).toBe('ERR_CLAIM_MISSING')
   })
 
   it('checks iss and aud when the credential sets them', async () => {
     const rt = runtime({ key_claim_name: 'sub' }, { key: 'u1' })
-    expect(await codeOf(rt.verifier.verify(await web({ iss: 'elsewhere' })))).toBe('ERR_ISSUER_INVALID')
-    expect(await codeOf(runtime().verifier.verify(await web({ aud: 'billing' })))).toBe('ERR_AUDIENCE_INVALID')
-    expect(await codeOf(runtime().verifier.verify(await web({ aud: ['billing', 'orders'] })))).toBe('PASSED')
+    expect(await codeOf(rt.verifier.verify(await web({ iss: 'elsewhere' })))).toBe(
+      'ERR_ISSUER_INVALID',
+    )
+    expect(await codeOf(runtime().verifier.verify(await web({ aud: 'billing' })))).toBe(
+      'ERR_AUDIENCE_INVALID',
+    )
+    expect(await codeOf(runtime().verifier.verify(await web({ aud: ['billing', 'orders'] })))).toBe(
+      'PASSED',
+    )
   })
 
   it('refuses a token without a required claim with ERR_CLAIM_MISSING', async () => {
-    expect(await codeOf(runtime().verifier.verify(await web({ exp: null })))).toBe('ERR_CLAIM_MISSING')
-    expect(await codeOf(runtime({ required_claims: ['exp', 'jti'] }).verifier.verify(await web()))).toBe('ERR_CLAIM_MISSING')
+    expect(await codeOf(runtime().verifier.verify(await web({ exp: null })))).toBe(
+      'ERR_CLAIM_MISSING',
+    )
+    expect(
+      await codeOf(runtime({ required_claims: ['exp', 'jti'] }).verifier.verify(await web())),
+    ).toBe('ERR_CLAIM_MISSING')
   })
 
   it('refuses a non-numeric exp with ERR_CLAIM_INVALID', async () => {
-    expect(await codeOf(runtime().verifier.verify(await web({ exp: 'tomorrow' })))).toBe('ERR_CLAIM_INVALID')
+    expect(await codeOf(runtime().verifier.verify(await web({ exp: 'tomorrow' })))).toBe(
+      'ERR_CLAIM_INVALID',
+    )
   })
 
   it('checks typ when configured (RFC 9068 at+jwt)', async () => {
@@ -141,17 +189,36 @@ describe('consumer-jwt: (core)', () => {
 
   it('refuses scopes above the consumer ceiling, from scope and scp alike', async () => {
     const rt = runtime()
-    expect(await codeOf(rt.verifier.verify(await web({ scope: 'orders:read orders:admin' })))).toBe('ERR_SCOPE_CEILING_EXCEEDED')
-    expect(await codeOf(rt.verifier.verify(await web({ scope: null, scp: ['orders:admin'] })))).toBe('ERR_SCOPE_CEILING_EXCEEDED')
-    expect(await codeOf(rt.verifier.verify(await web({ scope: 'orders:read orders:write' })))).toBe('PASSED')
+    expect(await codeOf(rt.verifier.verify(await web({ scope: 'orders:read orders:admin' })))).toBe(
+      'ERR_SCOPE_CEILING_EXCEEDED',
+    )
+    expect(
+      await codeOf(rt.verifier.verify(await web({ scope: null, scp: ['orders:admin'] }))),
+    ).toBe('ERR_SCOPE_CEILING_EXCEEDED')
+    expect(await codeOf(rt.verifier.verify(await web({ scope: 'orders:read orders:write' })))).toBe(
+      'PASSED',
+    )
   })
 
   it('selects the credential by kid from the header when key_claim_name is kid', async () => {
     const rt = buildRuntime(
-      { key_claim_name: 'kid', credentials: [{ key: 'ec-1', consumer: 'mobile-app', algorithms: ['ES256'], jwks: JSON.stringify({ keys: [ec.jwk] }) }] },
+      {
+        key_claim_name: 'kid',
+        credentials: [
+          {
+            key: 'ec-1',
+            consumer: 'mobile-app',
+            algorithms: ['ES256'],
+            jwks: JSON.stringify({ keys: [ec.jwk] }),
+          },
+        ],
+      },
       { clock, env: {} },
     )
-    const t = await mint({ iss: 'whoever' }, { alg: 'ES256', kid: 'ec-1', key: ec.pair.privateKey, now: NOW })
+    const t = await mint(
+      { iss: 'whoever' },
+      { alg: 'ES256', kid: 'ec-1', key: ec.pair.privateKey, now: NOW },
+    )
     expect((await rt.verifier.verify(t)).credential.consumer).toBe('mobile-app')
   })
 
@@ -159,7 +226,16 @@ describe('consumer-jwt: (core)', () => {
     const a = await keyPair('ES256')
     const b = await keyPair('ES256')
     const rt = buildRuntime(
-      { credentials: [{ key: 'm', consumer: 'c', algorithms: ['ES256'], jwks: JSON.stringify({ keys: [a.jwk, b.jwk] }) }] },
+      {
+        credentials: [
+          {
+            key: 'm',
+            consumer: 'c',
+            algorithms: ['ES256'],
+            jwks: JSON.stringify({ keys: [a.jwk, b.jwk] }),
+          },
+        ],
+      },
       { clock, env: {} },
     )
     const t = await mint({ iss: 'm' }, { alg: 'ES256', key: b.pair.privateKey, now: NOW })
@@ -169,7 +245,12 @@ describe('consumer-jwt: (core)', () => {
   it('caches a verified token, but never past its exp', async () => {
     let now = NOW * 1000
     const rt = buildRuntime(
-      { leeway: 0, credentials: [{ key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET }] },
+      {
+        leeway: 0,
+        credentials: [
+          { key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET },
+        ],
+      },
       { clock: { now: () => now }, env: {} },
     )
     const t = await mint({ iss: 'web' }, { key: secretKey(), now: NOW, ttl: 60 })

@@ -30,7 +30,10 @@ const token = (claims: Record<string, unknown> = {}, ttl = 300) =>
 describe('consumer-jwt: (handler)', () => {
   it('authenticates the consumer, sets the identity headers, shares the token, in 5 round trips', async () => {
     const t = await token()
-    const { handler, kong } = setup({}, { headers: { authorization: `Bearer ${t}`, 'x-subject': 'spoofed' } })
+    const { handler, kong } = setup(
+      {},
+      { headers: { authorization: `Bearer ${t}`, 'x-subject': 'spoofed' } },
+    )
     await handler.accessWith(kong)
     expect(kong.exitResult).toBeUndefined()
     expect(kong.authenticated?.consumer).toEqual(WEB)
@@ -77,7 +80,10 @@ describe('consumer-jwt: (handler)', () => {
 
   it('refuses an expired token with invalid_token and keeps the detail in the log, not the body', async () => {
     const t = await token({}, -100)
-    const { handler, kong, logger } = setup({ leeway: 0 }, { headers: { authorization: `Bearer ${t}` } })
+    const { handler, kong, logger } = setup(
+      { leeway: 0 },
+      { headers: { authorization: `Bearer ${t}` } },
+    )
     await handler.accessWith(kong)
     expect(kong.exitResult?.status).toBe(401)
     expect(kong.exitResult?.body).toEqual({ message: 'Token expired', code: 'ERR_TOKEN_EXPIRED' })
@@ -111,7 +117,10 @@ describe('consumer-jwt: (handler)', () => {
 
   it('with hide_credentials removes the Authorization header upstream', async () => {
     const t = await token()
-    const { handler, kong } = setup({ hide_credentials: true }, { headers: { authorization: `Bearer ${t}` } })
+    const { handler, kong } = setup(
+      { hide_credentials: true },
+      { headers: { authorization: `Bearer ${t}` } },
+    )
     await handler.accessWith(kong)
     expect(kong.upstreamHeaders.authorization).toEqual([])
   })
@@ -129,7 +138,10 @@ describe('consumer-jwt: (handler)', () => {
 
   it('removes a claim header the client sent when the token lacks the claim', async () => {
     const t = await token({ sub: null })
-    const { handler, kong } = setup({}, { headers: { authorization: `Bearer ${t}`, 'x-subject': 'spoofed' } })
+    const { handler, kong } = setup(
+      {},
+      { headers: { authorization: `Bearer ${t}`, 'x-subject': 'spoofed' } },
+    )
     await handler.accessWith(kong)
     expect(kong.upstreamHeaders['x-subject']).toEqual([])
   })
@@ -201,7 +213,14 @@ describe('consumer-jwt: (handler)', () => {
     const logger = new MemoryLogger()
     const handler = new ConsumerJwtHandler(
       {
-        credentials: [{ key: 'partner', consumer: 'web-app', algorithms: ['RS256'], jwks_uri: 'http://127.0.0.1:9/jwks' }],
+        credentials: [
+          {
+            key: 'partner',
+            consumer: 'web-app',
+            algorithms: ['RS256'],
+            jwks_uri: 'http://127.0.0.1:9/jwks',
+          },
+        ],
         jwks_timeout_ms: 200,
       },
       {

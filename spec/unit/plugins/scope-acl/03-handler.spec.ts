@@ -194,9 +194,7 @@ describe('scope-acl: (handler)', () => {
     expect(refusedScope.fake.exitResult).toBeUndefined()
     expect(refusedScope.logger.lines).toContainEqual({
       level: 'warn',
-      message: expect.stringContaining(
-        'log-only: would refuse with ERR_SCOPE_INSUFFICIENT',
-      ),
+      message: expect.stringContaining('log-only: would refuse with ERR_SCOPE_INSUFFICIENT'),
     })
     const noToken = await run(config, { method: 'GET' })
     expect(noToken.fake.exitResult).toBeUndefined()

@@ -23,7 +23,9 @@ class Endpoint {
       this.hits++
       if (this.mode === 'hang') return
       if (this.mode === 'error') return void res.writeHead(503).end()
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.keys }))
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ keys: this.keys }))
     })
     await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r))
     return `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}/jwks`
@@ -53,7 +55,13 @@ describe('remote JWKS', () => {
   it('fetches once and serves later lookups from the cache', async () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
-    const jwks = new RemoteJwks({ uri: await endpoint.start(), timeoutMs: 1000, cacheTtlMs: 60_000, cooldownMs: 30_000, clock: { now: () => Date.now() } })
+    const jwks = new RemoteJwks({
+      uri: await endpoint.start(),
+      timeoutMs: 1000,
+      cacheTtlMs: 60_000,
+      cooldownMs: 30_000,
+      clock: { now: () => Date.now() },
+    })
     await jwks.getKey(header('k1'), token)
     await jwks.getKey(header('k1'), token)
     expect(endpoint.hits).toBe(1)
@@ -63,7 +71,13 @@ describe('remote JWKS', () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
     let now = 0
-    const jwks = new RemoteJwks({ uri: await endpoint.start(), timeoutMs: 1000, cacheTtlMs: 600_000, cooldownMs: 30_000, clock: { now: () => now } })
+    const jwks = new RemoteJwks({
+      uri: await endpoint.start(),
+      timeoutMs: 1000,
+      cacheTtlMs: 600_000,
+      cooldownMs: 30_000,
+      clock: { now: () => now },
+    })
     await jwks.getKey(header('k1'), token)
     now = 31_000
     endpoint.keys = [k1, k2] // key rotation at the issuer
@@ -77,7 +91,13 @@ describe('remote JWKS', () => {
   it('shares one fetch between concurrent first requests', async () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
-    const jwks = new RemoteJwks({ uri: await endpoint.start(), timeoutMs: 1000, cacheTtlMs: 60_000, cooldownMs: 0, clock: { now: () => Date.now() } })
+    const jwks = new RemoteJwks({
+      uri: await endpoint.start(),
+      timeoutMs: 1000,
+      cacheTtlMs: 60_000,
+      cooldownMs: 0,
+      clock: { now: () => Date.now() },
+    })
     await Promise.all([1, 2, 3, 4, 5].map(async () => jwks.getKey(header('k1'), token)))
     expect(endpoint.hits).toBe(1)
   })
@@ -86,7 +106,13 @@ describe('remote JWKS', () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
     let now = 0
-    const jwks = new RemoteJwks({ uri: await endpoint.start(), timeoutMs: 500, cacheTtlMs: 1000, cooldownMs: 0, clock: { now: () => now } })
+    const jwks = new RemoteJwks({
+      uri: await endpoint.start(),
+      timeoutMs: 500,
+      cacheTtlMs: 1000,
+      cooldownMs: 0,
+      clock: { now: () => now },
+    })
     await jwks.getKey(header('k1'), token)
     endpoint.mode = 'error'
     now = 5000 // stale: a background refresh fails, the old keys keep working
@@ -97,14 +123,26 @@ describe('remote JWKS', () => {
   it('refuses with ERR_KEY_SOURCE_UNAVAILABLE when the first fetch fails', async () => {
     endpoint = new Endpoint()
     endpoint.mode = 'error'
-    const jwks = new RemoteJwks({ uri: await endpoint.start(), timeoutMs: 500, cacheTtlMs: 1000, cooldownMs: 0, clock: { now: () => Date.now() } })
+    const jwks = new RemoteJwks({
+      uri: await endpoint.start(),
+      timeoutMs: 500,
+      cacheTtlMs: 1000,
+      cooldownMs: 0,
+      clock: { now: () => Date.now() },
+    })
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('ERR_KEY_SOURCE_UNAVAILABLE')
   })
 
   it('never makes a request wait longer than the timeout on a hanging endpoint', async () => {
     endpoint = new Endpoint()
     endpoint.mode = 'hang'
-    const jwks = new RemoteJwks({ uri: await endpoint.start(), timeoutMs: 200, cacheTtlMs: 1000, cooldownMs: 0, clock: { now: () => Date.now() } })
+    const jwks = new RemoteJwks({
+      uri: await endpoint.start(),
+      timeoutMs: 200,
+      cacheTtlMs: 1000,
+      cooldownMs: 0,
+      clock: { now: () => Date.now() },
+    })
     const started = Date.now()
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('ERR_KEY_SOURCE_UNAVAILABLE')
     expect(Date.now() - started).toBeLessThan(1500) // a bound, not a benchmark
@@ -114,7 +152,13 @@ describe('remote JWKS', () => {
     endpoint = new Endpoint()
     const uri = await endpoint.start()
     endpoint.stop()
-    const jwks = new RemoteJwks({ uri, timeoutMs: 500, cacheTtlMs: 1000, cooldownMs: 0, clock: { now: () => Date.now() } })
+    const jwks = new RemoteJwks({
+      uri,
+      timeoutMs: 500,
+      cacheTtlMs: 1000,
+      cooldownMs: 0,
+      clock: { now: () => Date.now() },
+    })
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('ERR_KEY_SOURCE_UNAVAILABLE')
   })
 })
