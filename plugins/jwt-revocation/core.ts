@@ -1,12 +1,40 @@
 import type { JWTPayload } from 'jose'
 import { PluginError } from '../shared/errors'
-import type { RevocationEntry, RevocationTarget } from '../shared/revocation/keys'
+import {
+  DEFAULT_JTI_LEEWAY_SECONDS,
+  type RevocationEntry,
+  type RevocationTarget,
+} from '../shared/revocation/keys'
 import type { Config } from './schema'
 
 /**
  * The revocation decision, pure: from the verified token's claims, the authenticated consumer
  * and what the store returned. No I/O; the handler fetches, this decides.
  */
+
+/**
+ * Time limits that keep revocations effective whatever verified the token:
+ * - a token past `exp` + the jti retention is refused, because its jti revocation may already
+ *   have expired from Redis (Kong's bundled jwt plugin does not check `exp` unless configured);
+ * - a token issued in the future (`iat` > now + the same margin) is refused, because no
+ *   "revoked before" cutoff could ever reach it.
+ * @throws PluginError ERR_TOKEN_EXPIRED, ERR_TOKEN_NOT_YET_VALID
+ */
+export function checkTimes(claims: JWTPayload, nowSeconds: number): void {
+  const margin = DEFAULT_JTI_LEEWAY_SECONDS
+  if (typeof claims.exp === 'number' && nowSeconds > claims.exp + margin) {
+    throw new PluginError(
+      'ERR_TOKEN_EXPIRED',
+      `exp ${claims.exp} is more than ${margin} s past: a jti revocation of it may be forgotten`,
+    )
+  }
+  if (typeof claims.iat === 'number' && claims.iat > nowSeconds + margin) {
+    throw new PluginError(
+      'ERR_TOKEN_NOT_YET_VALID',
+      `iat ${claims.iat} is in the future: no revocation cutoff could reach it`,
+    )
+  }
+}
 
 /** The consumer Kong authenticated, as far as the decision needs it. */
 export interface ConsumerRef {

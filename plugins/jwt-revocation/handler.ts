@@ -1,3 +1,4 @@
+import { nowSeconds, systemClock, type Clock } from '../shared/clock'
 import { PluginError } from '../shared/errors'
 import { stderrLogger, type Logger } from '../shared/logger'
 import { adaptKong } from '../shared/pdk/adapt'
@@ -10,6 +11,7 @@ import {
   type RevocationStore,
 } from '../shared/revocation/revocation-store'
 import {
+  checkTimes,
   consumerTargets,
   decide,
   needsConsumer,
@@ -25,6 +27,7 @@ export interface HandlerDeps {
   readonly logger?: Logger
   /** Where lookups go; defaults to the process-wide Redis store for the config's settings. */
   readonly storeFor?: (config: Config, logger: Logger) => RevocationStore
+  readonly clock?: Clock
 }
 
 function defaultStore(config: Config, logger: Logger): RevocationStore {
@@ -46,6 +49,7 @@ export async function checkRevocation(
   store: () => RevocationStore,
   logger: Logger,
   unavailableLog: (line: string) => void = (line) => logger.warn(line),
+  clock: Clock = systemClock,
 ): Promise<void> {
   const token = await readVerifiedToken(pdk)
   if (token === undefined) {
@@ -57,6 +61,7 @@ export async function checkRevocation(
     }
     return
   }
+  checkTimes(token.claims, nowSeconds(clock))
   const targets = tokenTargets(token.claims, config)
   if (needsConsumer(config))
     targets.push(...consumerTargets(consumerRef(await pdk.client.getConsumer()), config))
@@ -111,12 +116,14 @@ export class JwtRevocationHandler {
   readonly #logger: Logger
   readonly #storeFor: (config: Config, logger: Logger) => RevocationStore
   readonly #unavailableLog: (line: string) => void
+  readonly #clock: Clock
   #store: RevocationStore | undefined
 
   constructor(config: unknown, deps: HandlerDeps = {}) {
     this.#logger = deps.logger ?? stderrLogger(NAME)
     this.#storeFor = deps.storeFor ?? defaultStore
     this.#unavailableLog = throttledLog(this.#logger)
+    this.#clock = deps.clock ?? systemClock
     this.#config = tryParse(parseConfig, config)
   }
 
@@ -128,7 +135,14 @@ export class JwtRevocationHandler {
   async accessWith(pdk: Pdk): Promise<void> {
     const realm = this.#config.ok ? this.#config.value.realm : 'kong'
     await runPhase(pdk, this.#config, { plugin: NAME, realm, logger: this.#logger }, (p, config) =>
-      checkRevocation(p, config, () => this.store(config), this.#logger, this.#unavailableLog),
+      checkRevocation(
+        p,
+        config,
+        () => this.store(config),
+        this.#logger,
+        this.#unavailableLog,
+        this.#clock,
+      ),
     )
   }
 

@@ -30,6 +30,7 @@ function setup(config: Record<string, unknown> = {}, token: string | null = jwt(
   const storeConfigs: Config[] = []
   const handler = new JwtRevocationHandler(config, {
     logger,
+    clock,
     storeFor: (c) => {
       storeConfigs.push(c)
       return store
@@ -42,6 +43,20 @@ function setup(config: Record<string, unknown> = {}, token: string | null = jwt(
 }
 
 describe('jwt-revocation: (handler)', () => {
+  it('refuses a token more than the jti retention past exp, whose jti revocation may be forgotten', async () => {
+    const { handler, kong, store } = setup({}, jwt({ ...claims, exp: NOW - 301 }))
+    await handler.accessWith(kong)
+    expect(kong.exitResult?.status).toBe(401)
+    expect(kong.exitResult?.body.code).toBe('ERR_TOKEN_EXPIRED')
+    expect(store.lookups).toEqual([])
+  })
+
+  it('refuses a token issued in the future, which no revocation cutoff could reach', async () => {
+    const { handler, kong } = setup({}, jwt({ ...claims, iat: NOW + 3600 * 24 * 365 }))
+    await handler.accessWith(kong)
+    expect(kong.exitResult?.body.code).toBe('ERR_TOKEN_NOT_YET_VALID')
+  })
+
   it('passes a token nothing revokes: 2 PDK calls (3 round trips), one store lookup, no exit', async () => {
     const { handler, kong, store } = setup()
     await handler.accessWith(kong)
@@ -225,7 +240,7 @@ describe('jwt-revocation: (handler)', () => {
     const store: RevocationStore = { lookup: async (t) => t.map(() => undefined) }
     const handler = new JwtRevocationHandler(
       {},
-      { logger: new MemoryLogger(), storeFor: () => (made++, store) },
+      { logger: new MemoryLogger(), clock, storeFor: () => (made++, store) },
     )
     expect(made).toBe(0)
     for (let i = 0; i < 3; i++) {
