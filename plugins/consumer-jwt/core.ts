@@ -10,7 +10,7 @@ import {
 import { nowSeconds, type Clock } from '../shared/clock'
 import { PluginError } from '../shared/errors'
 import type { HeaderPatch, KongConsumer, KongCredential } from '../shared/pdk/port'
-import { claimAt, readScopes } from '../shared/scopes/parse'
+import { claimAt, readScopesStrict } from '../shared/scopes/parse'
 import type { TokenOrigin } from '../shared/token/extract'
 import { fromJoseError } from '../shared/token/jose-errors'
 import type { VerificationKey } from '../shared/token/keys'
@@ -106,7 +106,7 @@ export class TokenVerifier {
     }
     const payload = await verifyWithKey(token, this.deps.keyFor(credential), options)
 
-    this.#checkLifetime(payload)
+    this.#checkTimes(payload)
     checkScopeCeiling(payload, credential, this.config.scope_claims)
 
     const verified: Verified = { token, credential, header, claims: payload }
@@ -131,10 +131,15 @@ export class TokenVerifier {
     return credential
   }
 
-  #checkLifetime(claims: JWTPayload): void {
+  #checkTimes(claims: JWTPayload): void {
+    const { exp, iat } = claims
+    if (typeof iat === 'number' && iat > nowSeconds(this.deps.clock) + this.config.leeway) {
+      // A token issued in the future would stretch the lifetime cap past its intent and stay
+      // out of reach of every "revoked before" cutoff.
+      throw new PluginError('ERR_TOKEN_NOT_YET_VALID', `iat ${iat} is in the future`)
+    }
     const max = this.config.maximum_lifetime
     if (max === 0) return
-    const { exp, iat } = claims
     if (typeof exp !== 'number' || typeof iat !== 'number') {
       throw new PluginError(
         'ERR_CLAIM_MISSING',
@@ -146,10 +151,6 @@ export class TokenVerifier {
         'ERR_TOKEN_LIFETIME_EXCEEDED',
         `exp - iat = ${exp - iat} s exceeds ${max} s`,
       )
-    }
-    if (iat > nowSeconds(this.deps.clock) + this.config.leeway) {
-      // A token issued in the future would stretch the lifetime cap past its intent.
-      throw new PluginError('ERR_TOKEN_NOT_YET_VALID', `iat ${iat} is in the future`)
     }
   }
 }
@@ -196,13 +197,24 @@ async function verifyWithKey(
   }
 }
 
+/**
+ * Every scope claim must be well formed (a space-delimited string or an array of scope tokens),
+ * ceiling or not: the claims reach scope-acl and, through claims_to_headers, the upstream.
+ */
 export function checkScopeCeiling(
   claims: JWTPayload,
   credential: Credential,
   scopeClaims: readonly string[],
 ): void {
+  const read = readScopesStrict(claims, scopeClaims)
+  if (!read.ok) {
+    throw new PluginError(
+      'ERR_CLAIM_INVALID',
+      `${read.claim}: not a space-delimited string or an array of scope tokens`,
+    )
+  }
   if (credential.scopeCeiling === undefined) return
-  const above = [...readScopes(claims, scopeClaims)].filter((s) => !credential.scopeCeiling?.has(s))
+  const above = [...read.scopes].filter((s) => !credential.scopeCeiling?.has(s))
   if (above.length > 0) {
     throw new PluginError(
       'ERR_SCOPE_CEILING_EXCEEDED',
@@ -222,6 +234,12 @@ export function kongCredential(credential: Credential, consumer: KongConsumer): 
 }
 
 const CLEAR: readonly string[] = []
+
+/** A patch removing every claims_to_headers header, or undefined when none is configured. */
+export function claimHeadersCleared(config: Config): HeaderPatch | undefined {
+  if (config.claims_to_headers.length === 0) return undefined
+  return Object.fromEntries(config.claims_to_headers.map(({ header }) => [header, CLEAR]))
+}
 
 /** Header values must not carry control characters (they would break the request line). */
 function headerValue(value: unknown): string | undefined {

@@ -7,10 +7,13 @@ import type { KongConsumer, Pdk } from '../shared/pdk/port'
 import { writeVerifiedToken } from '../shared/pdk/shared-context'
 import { cookieHeaderWithout, extractToken, queryWithout } from '../shared/token/extract'
 import { importKeySource, type VerificationKey } from '../shared/token/keys'
-import { kongCredential, TokenVerifier, upstreamHeaders } from './core'
+import { claimHeadersCleared, kongCredential, TokenVerifier, upstreamHeaders } from './core'
 import { parseConfig, type Config, type Credential } from './schema'
 
 export const NAME = 'consumer-jwt'
+
+/** Header lines asked of Kong: its largest limit. A request at the limit may hide more. */
+const MAX_HEADERS = 1000
 
 export interface Runtime {
   readonly config: Config
@@ -88,19 +91,32 @@ export function buildRuntime(raw: unknown, deps: RuntimeDeps = {}): Runtime {
  */
 export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promise<void> {
   const { config } = rt
-  if (config.anonymous !== undefined && (await pdk.client.getCredential()) !== undefined) {
-    return // logical OR: another auth plugin already authenticated this request
+  if (
+    (config.anonymous !== undefined && (await pdk.client.getCredential()) !== undefined) ||
+    (!config.run_on_preflight && (await pdk.request.getMethod()) === 'OPTIONS')
+  ) {
+    // Not ours to authenticate (logical OR: another auth plugin already did; or a preflight
+    // left alone), but the claim headers are still ours: a client's copy never goes upstream.
+    const clear = claimHeadersCleared(config)
+    if (clear !== undefined) await pdk.serviceRequest.setHeaders(clear)
+    return
   }
-  if (!config.run_on_preflight && (await pdk.request.getMethod()) === 'OPTIONS') return
 
-  const headers = await pdk.request.getHeaders()
+  const headers = await pdk.request.getHeaders(MAX_HEADERS)
+  if (Object.values(headers).reduce((n, values) => n + values.length, 0) >= MAX_HEADERS) {
+    throw new PluginError(
+      'ERR_REQUEST_INVALID',
+      `${MAX_HEADERS} header lines or more: a second token could hide past Kong's limit`,
+    )
+  }
   const query = config.uri_param_names.length > 0 ? await pdk.request.getQuery() : undefined
 
   let outcome: Awaited<ReturnType<typeof verifyRequest>>
   try {
     outcome = await verifyRequest(pdk, rt, headers, query)
   } catch (error) {
-    if (config.anonymous === undefined || !isPluginError(error) || error.status >= 500) throw error
+    // Only an authentication failure (401) falls back; a bad request or an outage does not.
+    if (config.anonymous === undefined || !isPluginError(error) || error.status !== 401) throw error
     logger.info(`anonymous fallback after ${error.message}`)
     const anonymous = await rt.consumers.load(pdk, config.anonymous)
     if (anonymous === undefined) {

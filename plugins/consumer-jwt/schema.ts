@@ -224,8 +224,9 @@ export const fields = {
     type: 'integer',
     default: 2000,
     required: true,
-    between: [100, 10000],
-    description: 'Longest a request waits for a JWKS fetch, in milliseconds.',
+    between: [100, 5000],
+    description:
+      'Longest a request waits for a JWKS fetch, in milliseconds (one fetch per request at most).',
   },
   jwks_cache_ttl: {
     type: 'integer',
@@ -297,6 +298,13 @@ export interface Config {
 }
 
 type Raw = Record<string, unknown>
+
+/**
+ * Headers a claim may never be copied into: Kong's identity headers, credentials, headers that
+ * steer the proxy (Host becomes Kong's upstream host in set_headers) or frame the request.
+ */
+const RESERVED_HEADER =
+  /^(x-(consumer|credential|anonymous)-.*|x-authenticated-(groups|userid)|authorization|proxy-.*|cookie|host|content-(length|type|encoding)|transfer-encoding|connection|keep-alive|te|trailer|upgrade|via|forwarded|x-forwarded-.*|x-real-ip|x-kong-.*)$/i
 
 function invalid(field: string, why: string): PluginError {
   return new PluginError('ERR_CONFIG_INVALID', `${field}: ${why}`)
@@ -507,13 +515,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     if (header === undefined || !/^[A-Za-z0-9-]+$/.test(header)) {
       throw invalid(`claims_to_headers[${i}].header`, 'must be a header name (letters, digits, -)')
     }
-    if (
-      /^x-(consumer|credential|anonymous)-/i.test(header) ||
-      header.toLowerCase() === 'authorization'
-    ) {
+    if (RESERVED_HEADER.test(header)) {
       throw invalid(
         `claims_to_headers[${i}].header`,
-        `${header} is reserved for the authenticated identity`,
+        `${header} is reserved (identity, credentials, hop-by-hop or routing header)`,
       )
     }
     mappings.push({ claim, header })
@@ -539,7 +544,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     claims_to_headers: Object.freeze(mappings),
     hide_credentials: bool(raw, 'hide_credentials', '', false),
     realm: str(raw, 'realm', '', 'kong') ?? 'kong',
-    jwks_timeout_ms: int(raw, 'jwks_timeout_ms', 100, 10000, 2000),
+    jwks_timeout_ms: int(raw, 'jwks_timeout_ms', 100, 5000, 2000),
     jwks_cache_ttl: int(raw, 'jwks_cache_ttl', 1, 86400, 300),
     jwks_cooldown: int(raw, 'jwks_cooldown', 0, 3600, 30),
     token_cache_size: int(raw, 'token_cache_size', 0, 1000000, 10000),

@@ -20,6 +20,7 @@ export const CATALOGUE = {
     bearer: 'invalid_request',
     message: 'Multiple tokens provided',
   },
+  ERR_REQUEST_INVALID: { status: 400, bearer: 'invalid_request', message: 'Invalid request' },
   ERR_TOKEN_MALFORMED: { status: 401, bearer: 'invalid_token', message: 'Malformed token' },
   ERR_CREDENTIAL_UNKNOWN: { status: 401, bearer: 'invalid_token', message: 'Unknown credential' },
   ERR_CONSUMER_NOT_FOUND: {

@@ -116,6 +116,15 @@ describe('consumer-jwt: (e2e: kong.yml through a Kong target)', () => {
     expect(((await res.json()) as { code: string }).code).toBe('ERR_TOKEN_MULTIPLE')
   })
 
+  it('refuses a request whose second token would hide past the 1000 header lines Kong hands a plugin', async () => {
+    const headers: [string, string][] = [['Authorization', `Bearer ${await demoToken('web-app')}`]]
+    for (let i = 0; i < 1000; i++) headers.push([`X-Filler-${i}`, 'x'])
+    headers.push(['Cookie', `__Host-session=${await demoToken('mobile-app')}`])
+    const res = await kong.proxy('/catalog/items', { headers })
+    expect(res.status).toBe(400)
+    expect(((await res.json()) as { code: string }).code).toBe('ERR_REQUEST_INVALID')
+  })
+
   it('accepts the token from the session cookie the web app uses', async () => {
     const t = await demoToken('web-app', { scope: 'orders:read' })
     const res = await kong.proxy('/orders/7', {

@@ -65,7 +65,18 @@ export class FakeKong implements Pdk {
   }
 
   readonly request = {
-    getHeaders: () => this.call('kong.request.get_headers', () => FakeKong.multi(this.req.headers)),
+    getHeaders: (max = 100) =>
+      this.call('kong.request.get_headers', () => {
+        // Like Kong: at most `max` header lines, the rest silently dropped.
+        let budget = max
+        const out: Record<string, string[]> = {}
+        for (const [name, values] of Object.entries(FakeKong.multi(this.req.headers))) {
+          const kept = values.slice(0, Math.max(0, budget))
+          budget -= kept.length
+          if (kept.length > 0) out[name] = kept
+        }
+        return out
+      }),
     getHeader: (name: string) =>
       this.call(
         'kong.request.get_header',
@@ -82,7 +93,7 @@ export class FakeKong implements Pdk {
           (c) => c.id === idOrUsername || (byUsername && c.username === idOrUsername),
         ),
       ),
-    authenticate: (consumer: KongConsumer | null, credential: KongCredential | null) =>
+    authenticate: (consumer: KongConsumer, credential: KongCredential | null) =>
       this.call('kong.client.authenticate', () => {
         this.authenticated = { consumer, credential }
       }),

@@ -115,7 +115,7 @@ describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over
       InstanceId: id,
       EventName: 'access',
     })) as Reply
-    expect(first.Data).toEqual({ Method: 'kong.request.get_headers', Args: [] })
+    expect(first.Data).toEqual({ Method: 'kong.request.get_headers', Args: [1000] })
     const second = (await rpc.call('plugin.StepMultiMap', {
       EventId: first.EventId,
       Data: { authorization: [`Bearer ${forged}`] },

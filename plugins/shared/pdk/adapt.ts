@@ -11,7 +11,7 @@ export function adaptKong(raw: unknown): Pdk {
   const kong = raw as Kong
   return {
     request: {
-      getHeaders: async () => (await kong.request.getHeaders()) as MultiMap,
+      getHeaders: async (max) => (await kong.request.getHeaders(max)) as MultiMap,
       getHeader: async (name) => await kong.request.getHeader(name),
       getQuery: async () => (await kong.request.getQuery()) as MultiMap,
       getMethod: () => kong.request.getMethod(),
@@ -21,11 +21,10 @@ export function adaptKong(raw: unknown): Pdk {
         (await kong.client.loadConsumer(idOrUsername, byUsername)) as unknown as
           KongConsumer | undefined,
       authenticate: async (consumer, credential) => {
-        // A JS null becomes a msgpack nil; a trailing nil is harmless, a middle one truncates
-        // Lua's unpack (protocol doc §2.6), so a null consumer is never followed by a credential.
-        if (consumer === null) await kong.client.authenticate(null as never, credential as never)
-        else if (credential === null) await kong.client.authenticate(consumer, undefined as never)
-        else await kong.client.authenticate(consumer, credential)
+        // No credential (anonymous): send the consumer alone rather than a nil argument.
+        const client = kong.client as unknown as { authenticate(...args: object[]): Promise<null> }
+        if (credential === null) await client.authenticate(consumer)
+        else await client.authenticate(consumer, credential)
       },
       getConsumer: async () =>
         (await kong.client.getConsumer()) as unknown as KongConsumer | undefined,

@@ -42,17 +42,19 @@ export type HeaderPatch = Record<string, string | readonly string[]>
 
 export interface Pdk {
   readonly request: {
-    getHeaders: () => Promise<MultiMap>
+    /**
+     * At most `max` header lines (Kong's default, and the cap without an argument, is 100;
+     * the largest is 1000). Kong drops the rest and its "truncated" flag never reaches JS.
+     */
+    getHeaders: (max?: number) => Promise<MultiMap>
     getHeader: (name: string) => Promise<string | undefined>
     getQuery: () => Promise<MultiMap>
     getMethod: () => Promise<string>
   }
   readonly client: {
     loadConsumer: (idOrUsername: string, byUsername: boolean) => Promise<KongConsumer | undefined>
-    authenticate: (
-      consumer: KongConsumer | null,
-      credential: KongCredential | null,
-    ) => Promise<void>
+    /** Access phase only. A null credential authenticates an anonymous consumer. */
+    authenticate: (consumer: KongConsumer, credential: KongCredential | null) => Promise<void>
     getConsumer: () => Promise<KongConsumer | undefined>
     getCredential: () => Promise<KongCredential | undefined>
   }

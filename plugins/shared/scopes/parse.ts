@@ -28,6 +28,30 @@ export function claimAt(claims: JWTPayload, path: string): unknown {
   return value
 }
 
+/**
+ * Like readScopes, but a scope claim of any other shape than a space-delimited string or an
+ * array of scope tokens is an error, not ignored: a checker that skips what it cannot read
+ * would let `["a", "b c"]` or `{"x": "admin"}` past a ceiling and on to the upstream.
+ * @returns the scopes, or the path of the first malformed claim.
+ */
+export function readScopesStrict(
+  claims: JWTPayload,
+  paths: readonly string[],
+): { ok: true; scopes: Set<string> } | { ok: false; claim: string } {
+  const scopes = new Set<string>()
+  for (const path of paths) {
+    const value = claimAt(claims, path)
+    if (value === undefined) continue
+    const wellFormed =
+      typeof value === 'string' ||
+      (Array.isArray(value) &&
+        value.every((v) => typeof v === 'string' && v !== '' && !/\s/.test(v)))
+    if (!wellFormed) return { ok: false, claim: path }
+    addScopes(scopes, value)
+  }
+  return { ok: true, scopes }
+}
+
 function addScopes(into: Set<string>, value: unknown): void {
   if (typeof value === 'string') {
     for (const s of value.split(/[ \t\n\r]+/)) if (s !== '') into.add(s)

@@ -21,11 +21,15 @@ export interface ExtractedToken {
 
 const BEARER = /^\s*bearer\s+(\S+)\s*$/i
 
-/** Cookie pairs of every Cookie header line (RFC 6265 §5.4: `name=value; name=value`). */
+/**
+ * Cookie pairs of every Cookie header line (RFC 6265 §5.4: `name=value; name=value`). A comma
+ * separates pairs too: RFC 6265 cookie values cannot hold one, and some upstream parsers split
+ * on it, so a token hidden behind a comma must still be seen (and counted).
+ */
 export function parseCookies(lines: readonly string[]): [string, string][] {
   const pairs: [string, string][] = []
   for (const line of lines) {
-    for (const part of line.split(';')) {
+    for (const part of line.split(/[;,]/)) {
       const eq = part.indexOf('=')
       if (eq <= 0) continue
       let value = part.slice(eq + 1).trim()

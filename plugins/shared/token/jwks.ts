@@ -37,8 +37,10 @@ export class RemoteJwks {
   /** A key getter for jose's jwtVerify. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
     const now = this.#o.clock.now()
+    let fetchedNow = false
     if (this.#set === undefined) {
       await this.#refreshBounded()
+      fetchedNow = true
       if (this.#set === undefined) {
         throw new PluginError(
           'ERR_KEY_SOURCE_UNAVAILABLE',
@@ -48,13 +50,15 @@ export class RemoteJwks {
     } else if (now - this.#fetchedAt > this.#o.cacheTtlMs) {
       void this.#refresh() // stale: refresh in the background, serve the old keys meanwhile
     }
+    const set = this.#set
     try {
-      return await this.#set(header, token)
+      return await set(header, token)
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
-      if (this.#o.clock.now() - this.#lastAttempt < this.#o.cooldownMs) throw error
+      // One wait per request at most: no refetch right after the first fetch, nor in cooldown.
+      if (fetchedNow || this.#o.clock.now() - this.#lastAttempt < this.#o.cooldownMs) throw error
       await this.#refreshBounded()
-      return this.#set(header, token)
+      return (this.#set ?? set)(header, token)
     }
   }
 

@@ -153,6 +153,24 @@ describe('consumer-jwt: (core)', () => {
     expect(await codeOf(rt.verifier.verify(await web({ iat: null })))).toBe('ERR_CLAIM_MISSING')
   })
 
+  it('refuses a token issued in the future beyond the leeway, lifetime cap or not', async () => {
+    const rt = runtime({ leeway: 30 })
+    expect(await codeOf(rt.verifier.verify(await web({ iat: NOW + 31 })))).toBe(
+      'ERR_TOKEN_NOT_YET_VALID',
+    )
+    expect(await codeOf(rt.verifier.verify(await web({ iat: NOW + 29 })))).toBe('PASSED')
+  })
+
+  it('refuses scope claims of any other shape than a string or an array of scope tokens', async () => {
+    const rt = runtime({}, { scope_ceiling: undefined })
+    for (const scope of [['orders:read', 'a b'], { x: 'orders:admin' }, 42, ['orders:read', 7]]) {
+      expect(await codeOf(rt.verifier.verify(await web({ scope })))).toBe('ERR_CLAIM_INVALID')
+    }
+    expect(await codeOf(rt.verifier.verify(await web({ scope: null, scp: ['orders:read'] })))).toBe(
+      'PASSED',
+    )
+  })
+
   it('checks iss and aud when the credential sets them', async () => {
     const rt = runtime({ key_claim_name: 'sub' }, { key: 'u1' })
     expect(await codeOf(rt.verifier.verify(await web({ iss: 'elsewhere' })))).toBe(

@@ -170,12 +170,41 @@ describe('consumer-jwt: (handler)', () => {
     expect(kong.shared.has('authenticated_jwt_token')).toBe(false)
   })
 
-  it('with anonymous set, does nothing when another auth plugin already set a credential', async () => {
-    const { handler, kong } = setup({ anonymous: 'anonymous' })
+  it('with anonymous set, leaves a request another auth plugin authenticated alone, but removes claim headers the client sent', async () => {
+    const { handler, kong } = setup(
+      { anonymous: 'anonymous' },
+      { headers: { 'x-subject': 'spoofed' } },
+    )
+    kong.authenticated = { consumer: WEB, credential: { id: 'key-auth-cred' } }
+    await handler.accessWith(kong)
+    expect(kong.calls).toEqual(['kong.client.get_credential', 'kong.service.request.set_headers'])
+    expect(kong.upstreamHeaders).toEqual({ 'x-subject': [] })
+    expect(kong.exitResult).toBeUndefined()
+  })
+
+  it('with anonymous set and no claim headers configured, costs one call when another plugin authenticated', async () => {
+    const { handler, kong } = setup({ anonymous: 'anonymous', claims_to_headers: [] })
     kong.authenticated = { consumer: WEB, credential: { id: 'key-auth-cred' } }
     await handler.accessWith(kong)
     expect(kong.calls).toEqual(['kong.client.get_credential'])
-    expect(kong.exitResult).toBeUndefined()
+  })
+
+  it("refuses with 400 ERR_REQUEST_INVALID when a token could hide past Kong's header limit", async () => {
+    const t = await token()
+    const headers: Record<string, string[]> = { authorization: [`Bearer ${t}`] }
+    for (let i = 0; i < 1000; i++) headers[`x-filler-${i}`] = ['x']
+    const { handler, kong } = setup({ anonymous: 'anonymous' }, { headers })
+    await handler.accessWith(kong)
+    expect(kong.exitResult?.status).toBe(400)
+    expect(kong.exitResult?.body.code).toBe('ERR_REQUEST_INVALID')
+    expect(kong.exitResult?.headers['WWW-Authenticate']).toContain('error="invalid_request"')
+  })
+
+  it('refuses a scope claim it cannot read instead of ignoring it (no ceiling bypass upstream)', async () => {
+    const t = await token({ scope: ['orders:read', 'orders:admin orders:write'] })
+    const { handler, kong } = setup({}, { headers: { authorization: `Bearer ${t}` } })
+    await handler.accessWith(kong)
+    expect(kong.exitResult?.body.code).toBe('ERR_CLAIM_INVALID')
   })
 
   it('refuses with 500 ERR_CONFIG_INVALID when the anonymous consumer does not exist', async () => {
@@ -185,11 +214,16 @@ describe('consumer-jwt: (handler)', () => {
     expect(kong.exitResult?.body.code).toBe('ERR_CONFIG_INVALID')
   })
 
-  it('lets OPTIONS preflights through unauthenticated when run_on_preflight is false', async () => {
-    const { handler, kong } = setup({ run_on_preflight: false }, { method: 'OPTIONS' })
+  it('lets OPTIONS preflights through unauthenticated when run_on_preflight is false, without client claim headers', async () => {
+    const { handler, kong } = setup(
+      { run_on_preflight: false },
+      { method: 'OPTIONS', headers: { 'x-subject': 'spoofed' } },
+    )
     await handler.accessWith(kong)
     expect(kong.exitResult).toBeUndefined()
-    expect(kong.calls).toEqual(['kong.request.get_method'])
+    expect(kong.authenticated).toBeUndefined()
+    expect(kong.calls).toEqual(['kong.request.get_method', 'kong.service.request.set_headers'])
+    expect(kong.upstreamHeaders).toEqual({ 'x-subject': [] })
   })
 
   it('authenticates OPTIONS preflights by default', async () => {

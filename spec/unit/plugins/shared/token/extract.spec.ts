@@ -64,6 +64,18 @@ describe('token extraction', () => {
     )
   })
 
+  it('sees a token cookie hidden behind a comma, as some upstream parsers would', () => {
+    expect(
+      codeOf(() =>
+        extractToken(
+          { authorization: ['Bearer a'], cookie: ['x=1, session=b'] },
+          undefined,
+          sources,
+        ),
+      ),
+    ).toBe('ERR_TOKEN_MULTIPLE')
+  })
+
   it('rebuilds the Cookie header without the token cookie', () => {
     expect(cookieHeaderWithout(['a=1; session=t', 'b=2'], new Set(['session']))).toBe('a=1; b=2')
     expect(cookieHeaderWithout(['session=t'], new Set(['session']))).toBeUndefined()

@@ -88,6 +88,20 @@ describe('remote JWKS', () => {
     expect(endpoint.hits).toBe(2)
   })
 
+  it('fetches at most once per request: an unknown kid right after the first fetch is not refetched', async () => {
+    endpoint = new Endpoint()
+    endpoint.keys = [k1]
+    const jwks = new RemoteJwks({
+      uri: await endpoint.start(),
+      timeoutMs: 1000,
+      cacheTtlMs: 60_000,
+      cooldownMs: 0,
+      clock: { now: () => Date.now() },
+    })
+    expect(await codeOf(jwks.getKey(header('k9'), token))).toBe('ERR_JWKS_NO_MATCHING_KEY')
+    expect(endpoint.hits).toBe(1)
+  })
+
   it('shares one fetch between concurrent first requests', async () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
