@@ -126,6 +126,14 @@ describe('consumer-jwt: (schema)', () => {
       { ...valid(), claims_to_headers: [{ claim: 'sub', header: 'X-Consumer-ID' }] },
       'claims_to_headers[0].header',
     ],
+    ...['Host', 'Transfer-Encoding', 'X-Forwarded-For', 'Cookie', 'X-Kong-Request-Id'].map(
+      (header) =>
+        [
+          `a claim header that would overwrite ${header}`,
+          { ...valid(), claims_to_headers: [{ claim: 'sub', header }] },
+          'claims_to_headers[0].header',
+        ] as const,
+    ),
     [
       'a claim header with an invalid name',
       { ...valid(), claims_to_headers: [{ claim: 'sub', header: 'X Sub' }] },
