@@ -126,14 +126,6 @@ describe('consumer-jwt: (schema)', () => {
       { ...valid(), claims_to_headers: [{ claim: 'sub', header: 'X-Consumer-ID' }] },
       'claims_to_headers[0].header',
     ],
-    ...['Host', 'Transfer-Encoding', 'X-Forwarded-For', 'Cookie', 'X-Kong-Request-Id'].map(
-      (header) =>
-        [
-          `a claim header that would overwrite ${header}`,
-          { ...valid(), claims_to_headers: [{ claim: 'sub', header }] },
-          'claims_to_headers[0].header',
-        ] as const,
-    ),
     [
       'a claim header with an invalid name',
       { ...valid(), claims_to_headers: [{ claim: 'sub', header: 'X Sub' }] },
@@ -144,6 +136,17 @@ describe('consumer-jwt: (schema)', () => {
     expect(e.code).toBe('ERR_CONFIG_INVALID')
     expect(e.message).toContain(field)
   })
+
+  it.each(['Host', 'Transfer-Encoding', 'X-Forwarded-For', 'Cookie', 'X-Kong-Request-Id'])(
+    'refuses a claim header that would overwrite %s',
+    (header) => {
+      const e = codeOf(() =>
+        parseConfig({ ...valid(), claims_to_headers: [{ claim: 'sub', header }] }, {}),
+      )
+      expect(e.code).toBe('ERR_CONFIG_INVALID')
+      expect(e.message).toContain('claims_to_headers[0].header')
+    },
+  )
 
   it('reads the secret from the environment variable named by secret_env', () => {
     const raw = {
