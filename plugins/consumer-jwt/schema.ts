@@ -82,7 +82,14 @@ const credentialFields = {
     type: 'string',
     match: '^https?://',
     description:
-      'URL of a JSON Web Key Set. Fetched on first use and cached; an unknown kid triggers at most one refetch per cooldown; cached keys stay usable while the endpoint is down.',
+      'URL of a JSON Web Key Set, https unless jwks_allow_http is set. Fetched on first use and cached; an unknown kid triggers at most one refetch per cooldown; cached keys stay usable while the endpoint is down.',
+  },
+  jwks_allow_http: {
+    type: 'boolean',
+    default: false,
+    required: true,
+    description:
+      'Allow a plain http jwks_uri, e.g. an identity provider on a private network. Whoever can alter that traffic can inject keys, so leave it off otherwise.',
   },
   audiences: {
     type: 'array',
@@ -455,6 +462,12 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
     } else {
       const uri = jwksUri ?? ''
       if (!/^https?:\/\//.test(uri)) throw invalid(`${path}jwks_uri`, 'must be an http(s) URL')
+      if (uri.startsWith('http://') && !bool(raw, 'jwks_allow_http', path, false)) {
+        throw invalid(
+          `${path}jwks_uri`,
+          'must use https (set jwks_allow_http for an identity provider on a private network)',
+        )
+      }
       keySource = { kind: 'jwks_uri', uri }
     }
   }

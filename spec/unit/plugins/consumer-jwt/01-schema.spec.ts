@@ -148,6 +148,23 @@ describe('consumer-jwt: (schema)', () => {
     },
   )
 
+  it('refuses a plain http jwks_uri unless jwks_allow_http is set', () => {
+    const cred = {
+      key: 'k',
+      consumer: 'c',
+      algorithms: ['RS256'],
+      jwks_uri: 'http://idp.internal/jwks',
+    }
+    const e = codeOf(() => parseConfig({ credentials: [cred] }, {}))
+    expect(e.code).toBe('ERR_CONFIG_INVALID')
+    expect(e.message).toContain('https')
+    const c = parseConfig({ credentials: [{ ...cred, jwks_allow_http: true }] }, {})
+    expect(c.credentials.get('k')?.keySource).toEqual({
+      kind: 'jwks_uri',
+      uri: 'http://idp.internal/jwks',
+    })
+  })
+
   it('reads the secret from the environment variable named by secret_env', () => {
     const raw = {
       credentials: [

@@ -253,6 +253,7 @@ describe('consumer-jwt: (handler)', () => {
             consumer: 'web-app',
             algorithms: ['RS256'],
             jwks_uri: 'http://127.0.0.1:9/jwks',
+            jwks_allow_http: true,
           },
         ],
         jwks_timeout_ms: 200,
