@@ -352,7 +352,9 @@ function buildExit(ctx: RequestContext, args: unknown[], isError: boolean): void
   } else if (b !== undefined) {
     if (!isPlainObject(b) && !Array.isArray(b))
       throw new LuaError('body must be a nil, string or table')
-    body = Buffer.from(JSON.stringify(viaLuaForJson(b)))
+    // Kong encodes with lua-cjson, which escapes '/' as '\/' (seen in the recordings' admin
+    // responses; no recorded exit body holds a '/').
+    body = Buffer.from(JSON.stringify(viaLuaForJson(b)).replace(/\//g, '\\/'))
     if (!headers.has('content-type'))
       headers.set('Content-Type', ['application/json; charset=utf-8'])
   } else {

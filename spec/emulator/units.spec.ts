@@ -400,6 +400,12 @@ describe('emulator: PDK answers and their encoding', () => {
     expect(ctx2.exit?.headers.get('content-type')).toBeUndefined()
   })
 
+  it('escapes / in a JSON exit body as lua-cjson does', () => {
+    const ctx = ctxFor('access')
+    callPdk(ctx, 'kong.response.exit', [403, { message: 'a/b' }], ENV)
+    expect(ctx.exit?.body?.toString()).toBe('{"message":"a\\/b"}')
+  })
+
   it('drops arguments after a nil (unpack truncates at the first hole) and nil map values via Lua', () => {
     expect(unpackArgs([403, null, { a: 1 }])).toEqual([403])
     expect(viaLua({ a: null, b: {} })).toEqual({ b: [] })
