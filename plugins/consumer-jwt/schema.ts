@@ -61,7 +61,7 @@ const credentialFields = {
   secret_env: {
     type: 'string',
     description:
-      'Name of an environment variable of the plugin server process that holds the shared secret for HS* algorithms.',
+      'Name of an environment variable of the plugin server process holding the HS* secret. nginx passes only declared variables on: set nginx_main_env = NAME in kong.conf (KONG_NGINX_MAIN_ENV).',
   },
   secret_is_base64: {
     type: 'boolean',
