@@ -1,0 +1,481 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { run } from '../../../cli/index'
+import type { CliIO } from '../../../cli/common'
+import { JwtRevocationHandler } from '../../../plugins/jwt-revocation/handler'
+import { revocationKey, type RevocationTarget } from '../../../plugins/shared/revocation/keys'
+import { closeSharedRedis, SharedRedis } from '../../../plugins/shared/revocation/redis-clients'
+import {
+  forgetSharedRevocationStores,
+  RedisRevocationStore,
+} from '../../../plugins/shared/revocation/redis-revocation-store'
+import { parseRedisSettings } from '../../../plugins/shared/schema/redis-fields'
+import { MemoryLogger } from '../../helpers/logger'
+import { request, token, within } from './helpers/plugin-requests'
+import {
+  ClusterDeployment,
+  command,
+  info,
+  noClusterReason,
+  noSentinelReason,
+  SentinelDeployment,
+  waitFor,
+  type RedisProcess,
+} from './helpers/redis-deployments'
+
+/**
+ * The plugin against the Redis deployments people run, started locally from Debian's packages:
+ * a Sentinel group (master, replica, two Sentinels) and a three-master Cluster. The plugin is
+ * configured only through its `redis` record; nothing here talks to it by URL.
+ */
+
+/** The bound a decision must come within while Redis misbehaves (as in 03-outage). */
+const DECISION_BOUND_MS = 1500
+
+const now = (): number => Math.floor(Date.now() / 1000)
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+const partner = { id: '5b0c3c1e-0000-4000-8000-0000000000a1', username: 'partner-acme' }
+
+/** One target of each kind, and a token + consumer that each one alone refuses. */
+function everyKind(tag: string): {
+  target: RevocationTarget
+  jwt: string
+  consumer?: { id: string; username?: string }
+}[] {
+  return [
+    {
+      target: { kind: 'jti', jti: `${tag}-jti` },
+      jwt: token({ jti: `${tag}-jti`, sub: 'nobody' }),
+    },
+    {
+      target: { kind: 'subject', sub: `${tag}-alice` },
+      jwt: token({ jti: `${tag}-1`, sub: `${tag}-alice` }),
+    },
+    {
+      target: { kind: 'subject', sub: `${tag}-bob`, iss: 'https://idp.example' },
+      jwt: token({ jti: `${tag}-2`, sub: `${tag}-bob`, iss: 'https://idp.example' }),
+    },
+    {
+      target: { kind: 'consumer', id: `${tag}-${partner.id}` },
+      jwt: token({ jti: `${tag}-3`, sub: 'svc' }),
+      consumer: { id: `${tag}-${partner.id}` },
+    },
+    {
+      target: { kind: 'consumer_username', username: `${tag}-${partner.username}` },
+      jwt: token({ jti: `${tag}-4`, sub: 'svc' }),
+      consumer: { id: 'another-id', username: `${tag}-${partner.username}` },
+    },
+  ]
+}
+
+/** Revokes every kind with a cutoff in the future of the tokens' iat. */
+async function revokeAll(
+  writer: RedisRevocationStore,
+  cases: ReturnType<typeof everyKind>,
+): Promise<void> {
+  for (const c of cases) {
+    const r = await writer.revoke(
+      c.target,
+      { at: now() + 1, reason: 'integration' },
+      { expireAt: now() + 600 },
+    )
+    expect(r.applied).toBe(true)
+  }
+}
+
+/**
+ * Polls until `c`'s token is refused as revoked (the handler may hold a cached "absent" until the
+ * announcement arrives), then checks the refusal is ERR_TOKEN_REVOKED.
+ */
+async function refusedWithin(
+  ms: number,
+  handler: JwtRevocationHandler,
+  c: ReturnType<typeof everyKind>[number],
+): Promise<void> {
+  await within(ms, async () => (await request(handler, c.jwt, c.consumer)).status === 401, 5)
+  expect(await request(handler, c.jwt, c.consumer)).toMatchObject({
+    status: 401,
+    code: 'ERR_TOKEN_REVOKED',
+  })
+}
+
+/** A writer as the CLI builds one (waits for the connection), but from a `redis` record. */
+function writerFor(
+  record: Record<string, unknown>,
+  prefix: string,
+): {
+  redis: SharedRedis
+  store: RedisRevocationStore
+} {
+  const redis = new SharedRedis(
+    parseRedisSettings(record),
+    { commandTimeoutMs: 3000, failFast: false },
+    new MemoryLogger(),
+  )
+  const store = new RedisRevocationStore(redis, {
+    prefix,
+    timeoutMs: 3000,
+    cacheTtlMs: 0,
+    failFast: false,
+  })
+  return { redis, store }
+}
+
+/** Sends requests back to back for `jwt` (or fresh jtis) while `during` runs. */
+async function traffic(
+  handler: JwtRevocationHandler,
+  jwt: (() => string) | string,
+  during: () => Promise<void>,
+): Promise<{ status: number; code: unknown; ms: number }[]> {
+  const results: { status: number; code: unknown; ms: number }[] = []
+  let stop = false
+  const loop = (async () => {
+    while (!stop) {
+      results.push(await request(handler, typeof jwt === 'string' ? jwt : jwt()))
+      await sleep(5)
+    }
+  })()
+  try {
+    await during()
+  } finally {
+    stop = true
+    await loop
+  }
+  return results
+}
+
+const skipSentinel = noSentinelReason()
+
+describe.skipIf(skipSentinel !== undefined)(
+  `jwt-revocation: (integration, Redis Sentinel: master, replica, 2 sentinels) ${skipSentinel ?? ''}`.trim(),
+  () => {
+    let d: SentinelDeployment
+    let record: Record<string, unknown>
+    const writers: SharedRedis[] = []
+
+    beforeAll(async () => {
+      d = await SentinelDeployment.start({ replica: true, sentinels: 2 })
+      record = { mode: 'sentinel', sentinels: d.sentinelAddresses, sentinel_name: d.name }
+    })
+    afterAll(async () => {
+      await closeSharedRedis()
+      forgetSharedRevocationStores()
+      await Promise.all(writers.map((w) => w.close()))
+      await d?.dispose()
+    })
+
+    const writer = (prefix: string): RedisRevocationStore => {
+      const w = writerFor(record, prefix)
+      writers.push(w.redis)
+      return w.store
+    }
+    const plugin = (prefix: string, over: Record<string, unknown> = {}): JwtRevocationHandler =>
+      new JwtRevocationHandler(
+        { redis: record, key_prefix: prefix, ...over },
+        { logger: new MemoryLogger() },
+      )
+    const master = async (): Promise<RedisProcess> =>
+      waitFor('a master', 5000, () => d.currentMaster())
+
+    it('finds the master through the Sentinels and refuses every kind revoked through the store', async () => {
+      const prefix = 'sentinel-kinds:'
+      const cases = everyKind('s')
+      const handler = plugin(prefix)
+      for (const c of cases) {
+        await within(3000, async () => (await request(handler, c.jwt, c.consumer)).status === 200)
+      }
+      await revokeAll(writer(prefix), cases)
+      // The writes went to the server that really is the master.
+      const m = await master()
+      for (const c of cases) {
+        expect(await command(m.port, 'GET', revocationKey(prefix, c.target))).toMatch(/"at":/)
+        await refusedWithin(1000, handler, c)
+      }
+      expect(
+        (await request(handler, token({ jti: 's-clean', sub: 'carol' }), { id: 'c-ok' })).status,
+      ).toBe(200)
+    })
+
+    it('refuses a jti revoked with the CLI pointed at the master Sentinel reports (the CLI takes a URL only)', async () => {
+      const prefix = 'sentinel-cli:'
+      const handler = plugin(prefix)
+      const jwt = token({ jti: 'cli-jti', sub: 'dave' })
+      await within(3000, async () => (await request(handler, jwt)).status === 200)
+      const port = await d.masterPortFrom(d.sentinels[0] as RedisProcess)
+      const io: CliIO = {
+        out: () => undefined,
+        err: () => undefined,
+        env: { REDIS_URL: `redis://127.0.0.1:${port}` },
+        now: () => Date.now(),
+      }
+      expect(await run(['revoke', 'jti', '--token', jwt, '--key-prefix', prefix], io)).toBe(0)
+      await refusedWithin(1000, handler, { target: { kind: 'jti', jti: 'cli-jti' }, jwt })
+    })
+
+    it('skips a Sentinel that is down and asks the next one', async () => {
+      const prefix = 'sentinel-down:'
+      // A port nothing listens on, first in the list.
+      const dead = '127.0.0.1:1'
+      const handler = new JwtRevocationHandler(
+        {
+          redis: { ...record, sentinels: [dead, ...d.sentinelAddresses] },
+          key_prefix: prefix,
+        },
+        { logger: new MemoryLogger() },
+      )
+      const jwt = token({ jti: 'via-second', sub: 'erin' })
+      await within(3000, async () => (await request(handler, jwt)).status === 200)
+      await writer(prefix).revoke({ kind: 'jti', jti: 'via-second' }, { at: now() })
+      await refusedWithin(1000, handler, { target: { kind: 'jti', jti: 'via-second' }, jwt })
+    })
+
+    it('invalidates a warm cache over pub/sub through Sentinel discovery, well within 1 s', async () => {
+      const prefix = 'sentinel-pubsub:'
+      const handler = plugin(prefix, { cache_ttl_ms: 60_000 })
+      const w = writer(prefix)
+      const jwt = token({ jti: 'cached', sub: 'frank' })
+      await within(3000, async () => (await request(handler, jwt)).status === 200)
+      await sleep(200)
+      expect((await request(handler, jwt)).status).toBe(200)
+      const m = await master()
+      // A write that does not PUBLISH is served stale: the answer really comes from the cache…
+      await command(m.port, 'SET', `${prefix}jti:cached`, '{"at":1}')
+      expect((await request(handler, jwt)).status).toBe(200)
+      // …and the store's revoke, which announces, reaches the subscriber found via Sentinel.
+      const t0 = performance.now()
+      const r = await w.revoke({ kind: 'jti', jti: 'cached' }, { at: now() })
+      expect(r.notified).toBeGreaterThanOrEqual(1)
+      await within(1000, async () => (await request(handler, jwt)).status === 401, 5)
+      expect(performance.now() - t0).toBeLessThan(1000)
+    })
+
+    // Evidence for a bug in the plugin's Sentinel support, kept out of the run until it is
+    // fixed (unskip then): the connection options lack ioredis' `failoverDetector`, so after a
+    // failover that leaves the old master up (SENTINEL FAILOVER, maintenance) the plugin keeps
+    // reading the old master until Sentinel demotes it and kills its clients, measured ~10 s.
+    // Meanwhile a revocation written on the new master passes on every request (no 503), and
+    // announcements published there never reach the subscriber. With `failoverDetector: true`
+    // on the same options the switch took ~0.1 s.
+    it.skip('SKIPPED, KNOWN BUG: after a graceful SENTINEL FAILOVER a revocation on the new master passes for ~10 s', async () => {
+      const own = await SentinelDeployment.start({ replica: true, sentinels: 1 })
+      try {
+        const handler = new JwtRevocationHandler(
+          {
+            redis: { mode: 'sentinel', sentinels: own.sentinelAddresses, sentinel_name: own.name },
+            key_prefix: 'graceful:',
+            cache_ttl_ms: 0,
+          },
+          { logger: new MemoryLogger() },
+        )
+        const jwt = token({ jti: 'moved', sub: 'x' })
+        await within(3000, async () => (await request(handler, jwt)).status === 200)
+        const { to } = await own.failover(20_000)
+        // Sentinel names the new master, and the revocation is there: it must never pass now.
+        await command(to.port, 'SET', 'graceful:jti:moved', '{"at":1}')
+        const results = await traffic(handler, jwt, () => sleep(2000))
+        expect(results.filter((r) => r.status === 200)).toEqual([])
+      } finally {
+        await closeSharedRedis()
+        forgetSharedRevocationStores()
+        await own.dispose()
+      }
+    })
+
+    it('keeps revocations through a failover (master killed, Sentinel promotes the replica), never passing a revoked token', async () => {
+      const prefix = 'sentinel-failover:'
+      const cases = everyKind('f')
+      const w = writer(prefix)
+      await revokeAll(w, cases)
+      const old = await master()
+      // Replication is asynchronous: make sure the replica has the revocations before the crash.
+      expect(Number(await command(old.port, 'WAIT', '1', '2000'))).toBe(1)
+      const handler = plugin(prefix, { timeout_ms: 200 })
+      const revoked = cases[0] as (typeof cases)[number]
+      await within(3000, async () => (await request(handler, revoked.jwt)).status === 401)
+
+      const results = await traffic(handler, revoked.jwt, async () => {
+        await old.stop('SIGKILL')
+        // Sentinel: down after 1 s, then elects itself and promotes the replica.
+        // (A split vote between the two Sentinels costs one more election, 6 s later.)
+        await waitFor('Sentinel promotes the replica', 20_000, async () => {
+          const port = await d.masterPortFrom(d.sentinels[0] as RedisProcess)
+          return port !== old.port ? port : undefined
+        })
+        // The plugin rediscovers the master through Sentinel and answers from it again.
+        await within(10_000, async () => (await request(handler, revoked.jwt)).status === 401, 50)
+        await within(
+          5000,
+          async () => (await request(handler, token({ jti: 'after', sub: 'x' }))).status === 200,
+          50,
+        )
+      })
+      // Under fail_closed the revoked token was refused (401) or the decision deferred (503),
+      // never passed, and no decision waited past the bound.
+      expect(results.length).toBeGreaterThan(10)
+      expect(results.filter((r) => r.status !== 401 && r.status !== 503)).toEqual([])
+      expect(results.some((r) => r.status === 503)).toBe(true)
+      expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(DECISION_BOUND_MS)
+
+      const promoted = await master()
+      expect(promoted.port).not.toBe(old.port)
+      for (const c of cases) {
+        expect(await command(promoted.port, 'GET', revocationKey(prefix, c.target))).toMatch(
+          /"at":/,
+        )
+        expect((await request(handler, c.jwt, c.consumer)).status).toBe(401)
+      }
+      // New writes go to the new master, through the writer's own rediscovery.
+      await w.revoke({ kind: 'jti', jti: 'after-failover' }, { at: now() })
+      expect(await command(promoted.port, 'EXISTS', `${prefix}jti:after-failover`)).toBe(1)
+      expect((await request(handler, token({ jti: 'after-failover', sub: 'x' }))).status).toBe(401)
+      // A brand-new plugin process finds the new master too.
+      await closeSharedRedis()
+      forgetSharedRevocationStores()
+      const fresh = plugin(prefix)
+      await within(3000, async () => (await request(fresh, revoked.jwt)).status !== 503, 50)
+      for (const c of cases) expect((await request(fresh, c.jwt, c.consumer)).status).toBe(401)
+    }, 45_000)
+  },
+)
+
+const skipCluster = noClusterReason()
+
+describe.skipIf(skipCluster !== undefined)(
+  `jwt-revocation: (integration, Redis Cluster: 3 masters) ${skipCluster ?? ''}`.trim(),
+  () => {
+    let c: ClusterDeployment
+    let record: Record<string, unknown>
+    const writers: SharedRedis[] = []
+
+    beforeAll(async () => {
+      c = await ClusterDeployment.start(3, 1000)
+      record = { mode: 'cluster', cluster_nodes: c.addresses }
+    })
+    afterAll(async () => {
+      await closeSharedRedis()
+      forgetSharedRevocationStores()
+      await Promise.all(writers.map((w) => w.close()))
+      await c?.dispose()
+    })
+
+    const writer = (prefix: string): RedisRevocationStore => {
+      const w = writerFor(record, prefix)
+      writers.push(w.redis)
+      return w.store
+    }
+    const plugin = (prefix: string, over: Record<string, unknown> = {}): JwtRevocationHandler =>
+      new JwtRevocationHandler(
+        { redis: record, key_prefix: prefix, ...over },
+        { logger: new MemoryLogger() },
+      )
+
+    async function calls(name: string): Promise<number> {
+      let total = 0
+      for (const n of c.nodes) {
+        const m = /calls=(\d+)/.exec(
+          (await info(n.port, 'commandstats')).get(`cmdstat_${name}`) ?? '',
+        )
+        total += Number(m?.[1] ?? 0)
+      }
+      return total
+    }
+
+    it('finds each kind of revocation though the keys live on different nodes (one GET per key)', async () => {
+      const prefix = 'cluster-kinds:'
+      const cases = everyKind('c')
+      const owners = await Promise.all(cases.map((k) => c.nodeOf(revocationKey(prefix, k.target))))
+      // The point of the test: a single MGET could not serve these keys.
+      expect(new Set(owners.map((o) => o.port)).size).toBeGreaterThanOrEqual(2)
+
+      const handler = plugin(prefix)
+      for (const k of cases) {
+        await within(3000, async () => (await request(handler, k.jwt, k.consumer)).status === 200)
+      }
+      await revokeAll(writer(prefix), cases)
+      for (const [i, k] of cases.entries()) {
+        const owner = owners[i] as RedisProcess
+        expect(await command(owner.port, 'GET', revocationKey(prefix, k.target))).toMatch(/"at":/)
+        // The warm-up cached "absent" and the announcement crosses the cluster bus from the key's
+        // node to the subscriber's: the documented staleness bound (measured: up to ~20 ms).
+        await refusedWithin(1000, handler, k)
+      }
+      expect(
+        (await request(handler, token({ jti: 'c-clean', sub: 'carol' }), { id: 'c-ok' })).status,
+      ).toBe(200)
+
+      // One lookup of all five: five GETs spread over the nodes, no MGET.
+      const reader = new RedisRevocationStore(
+        new SharedRedis(
+          parseRedisSettings(record),
+          { commandTimeoutMs: 1000, failFast: true },
+          new MemoryLogger(),
+        ),
+        { prefix, timeoutMs: 1000, cacheTtlMs: 0 },
+      )
+      await reader.lookup([{ kind: 'jti', jti: 'warm-up' }])
+      const [get0, mget0] = [await calls('get'), await calls('mget')]
+      const found = await reader.lookup(cases.map((k) => k.target))
+      expect(found.every((e) => e !== undefined && e.reason === 'integration')).toBe(true)
+      expect((await calls('get')) - get0).toBe(cases.length)
+      expect((await calls('mget')) - mget0).toBe(0)
+    })
+
+    it('invalidates a warm cache over pub/sub though the key lives on another node than the subscription', async () => {
+      const prefix = 'cluster-pubsub:'
+      const handler = plugin(prefix, { cache_ttl_ms: 60_000, check: ['jti'] })
+      await within(3000, async () => (await request(handler, token({ jti: 'w' }))).status === 200)
+      // Which node holds the plugin's subscription?
+      const subscribed = await waitFor('the subscription', 3000, async () => {
+        for (const n of c.nodes) {
+          const channels = await command(n.port, 'PUBSUB', 'CHANNELS', `${prefix}events`)
+          if (Array.isArray(channels) && channels.length > 0) return n
+        }
+        return undefined
+      })
+      let jti = ''
+      for (let i = 0; jti === ''; i++) {
+        const candidate = `elsewhere-${i}`
+        if ((await c.nodeOf(`${prefix}jti:${candidate}`)).port !== subscribed.port) jti = candidate
+      }
+      const jwt = token({ jti, sub: 'grace' })
+      await within(3000, async () => (await request(handler, jwt)).status === 200)
+      await sleep(200)
+      const owner = await c.nodeOf(`${prefix}jti:${jti}`)
+      await command(owner.port, 'SET', `${prefix}jti:${jti}`, '{"at":1}') // no PUBLISH…
+      expect((await request(handler, jwt)).status).toBe(200) // …served from the cache
+      const t0 = performance.now()
+      await writer(prefix).revoke({ kind: 'jti', jti }, { at: now() })
+      await within(1000, async () => (await request(handler, jwt)).status === 401, 5)
+      expect(performance.now() - t0).toBeLessThan(1000)
+    })
+
+    it('fail_closed: a node killed mid-traffic gives 503s within the bound, and the plugin recovers when it is back', async () => {
+      const prefix = 'cluster-outage:'
+      const handler = plugin(prefix, { cache_ttl_ms: 0, timeout_ms: 200 })
+      let i = 0
+      const fresh = (): string => token({ jti: `t-${i++}`, sub: `load-${i}` })
+      await within(3000, async () => (await request(handler, fresh())).status === 200)
+      const victim = c.nodes[1] as RedisProcess
+      const results = await traffic(handler, fresh, async () => {
+        await sleep(200)
+        await victim.stop('SIGKILL')
+        await c.waitState('fail', 10_000)
+        await sleep(500)
+      })
+      expect([...new Set(results.map((r) => r.status))].every((s) => s === 200 || s === 503)).toBe(
+        true,
+      )
+      expect(results.at(-1)).toMatchObject({ status: 503, code: 'ERR_REVOCATION_UNAVAILABLE' })
+      expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(DECISION_BOUND_MS)
+
+      await victim.start() // same port, same nodes.conf: it rejoins (its data is gone: no persistence)
+      await c.waitState('ok', 15_000)
+      const back = await within(
+        10_000,
+        async () => (await request(handler, fresh())).status === 200,
+        50,
+      )
+      expect(back).toBeLessThan(10_000)
+    })
+  },
+)
