@@ -66,6 +66,9 @@ export function redisOptions(settings: RedisSettings, tuning: RedisTuning): Redi
       sentinelPassword: settings.sentinel_password,
       sentinelRetryStrategy: reconnectDelay,
       sentinelCommandTimeout: tuning.commandTimeoutMs,
+      // Follow Sentinel's +switch-master at once: without it the client keeps reading a demoted
+      // master (seen ~10 s after a planned failover), and revocations on the new master pass.
+      failoverDetector: true,
       ...(settings.tls
         ? {
             tls: tlsOptions(settings, undefined),

@@ -249,38 +249,6 @@ describe.skipIf(skipSentinel !== undefined)(
       expect(performance.now() - t0).toBeLessThan(1000)
     })
 
-    // Evidence for a bug in the plugin's Sentinel support, kept out of the run until it is
-    // fixed (unskip then): the connection options lack ioredis' `failoverDetector`, so after a
-    // failover that leaves the old master up (SENTINEL FAILOVER, maintenance) the plugin keeps
-    // reading the old master until Sentinel demotes it and kills its clients, measured ~10 s.
-    // Meanwhile a revocation written on the new master passes on every request (no 503), and
-    // announcements published there never reach the subscriber. With `failoverDetector: true`
-    // on the same options the switch took ~0.1 s.
-    it.skip('SKIPPED, KNOWN BUG: after a graceful SENTINEL FAILOVER a revocation on the new master passes for ~10 s', async () => {
-      const own = await SentinelDeployment.start({ replica: true, sentinels: 1 })
-      try {
-        const handler = new JwtRevocationHandler(
-          {
-            redis: { mode: 'sentinel', sentinels: own.sentinelAddresses, sentinel_name: own.name },
-            key_prefix: 'graceful:',
-            cache_ttl_ms: 0,
-          },
-          { logger: new MemoryLogger() },
-        )
-        const jwt = token({ jti: 'moved', sub: 'x' })
-        await within(3000, async () => (await request(handler, jwt)).status === 200)
-        const { to } = await own.failover(20_000)
-        // Sentinel names the new master, and the revocation is there: it must never pass now.
-        await command(to.port, 'SET', 'graceful:jti:moved', '{"at":1}')
-        const results = await traffic(handler, jwt, () => sleep(2000))
-        expect(results.filter((r) => r.status === 200)).toEqual([])
-      } finally {
-        await closeSharedRedis()
-        forgetSharedRevocationStores()
-        await own.dispose()
-      }
-    })
-
     it('keeps revocations through a failover (master killed, Sentinel promotes the replica), never passing a revoked token', async () => {
       const prefix = 'sentinel-failover:'
       const cases = everyKind('f')
@@ -301,8 +269,9 @@ describe.skipIf(skipSentinel !== undefined)(
           const port = await d.masterPortFrom(d.sentinels[0] as RedisProcess)
           return port !== old.port ? port : undefined
         })
-        // The plugin rediscovers the master through Sentinel and answers from it again.
-        await within(10_000, async () => (await request(handler, revoked.jwt)).status === 401, 50)
+        // The plugin rediscovers the master through Sentinel and answers from it again (generous:
+        // on 2 busy cores the reconnect backoff and the Sentinel's own view can lag).
+        await within(15_000, async () => (await request(handler, revoked.jwt)).status === 401, 50)
         await within(
           5000,
           async () => (await request(handler, token({ jti: 'after', sub: 'x' }))).status === 200,
@@ -334,7 +303,45 @@ describe.skipIf(skipSentinel !== undefined)(
       const fresh = plugin(prefix)
       await within(3000, async () => (await request(fresh, revoked.jwt)).status !== 503, 50)
       for (const c of cases) expect((await request(fresh, c.jwt, c.consumer)).status).toBe(401)
-    }, 45_000)
+    }, 60_000)
+  },
+)
+
+describe.skipIf(skipSentinel !== undefined)(
+  `jwt-revocation: (integration, Redis Sentinel: planned failover, own deployment) ${skipSentinel ?? ''}`.trim(),
+  () => {
+    // A failover that leaves the old master up (SENTINEL FAILOVER, maintenance): without
+    // ioredis' `failoverDetector` the plugin kept reading the old master until Sentinel demoted
+    // it, measured ~10 s, and a revocation written on the new master passed on every request.
+    it('follows a graceful SENTINEL FAILOVER within a second: a revocation on the new master then holds', async () => {
+      const own = await SentinelDeployment.start({ replica: true, sentinels: 1 })
+      try {
+        const handler = new JwtRevocationHandler(
+          {
+            redis: { mode: 'sentinel', sentinels: own.sentinelAddresses, sentinel_name: own.name },
+            key_prefix: 'graceful:',
+            cache_ttl_ms: 0,
+          },
+          { logger: new MemoryLogger() },
+        )
+        const jwt = token({ jti: 'moved', sub: 'x' })
+        await within(3000, async () => (await request(handler, jwt)).status === 200)
+        const { to } = await own.failover(20_000)
+        // Sentinel names the new master, and the revocation is there: it must never pass now.
+        await command(to.port, 'SET', 'graceful:jti:moved', '{"at":1}')
+        const results = await traffic(handler, jwt, () => sleep(2000))
+        // Sentinel's switch reaches the client within a moment (a request or two may still read
+        // the old master), then the revocation holds on every request.
+        const lastPass = results.map((r) => r.status).lastIndexOf(200)
+        const passedUntilMs = results.slice(0, lastPass + 1).reduce((t, r) => t + r.ms + 5, 0)
+        expect(passedUntilMs).toBeLessThan(1000)
+        expect(results.slice(-50).every((r) => r.status === 401)).toBe(true)
+      } finally {
+        await closeSharedRedis()
+        forgetSharedRevocationStores()
+        await own.dispose()
+      }
+    })
   },
 )
 

@@ -56,7 +56,7 @@ describe('redis client options', () => {
     expect(o.host).toBeUndefined()
   })
 
-  it('maps Sentinel settings', () => {
+  it('maps Sentinel settings, following a switch of master at once', () => {
     const s = parseRedisSettings({
       mode: 'sentinel',
       sentinels: ['s1:26379', 's2:26379'],
@@ -73,6 +73,7 @@ describe('redis client options', () => {
       sentinelPassword: 'spw',
       password: 'pw',
       enableOfflineQueue: false,
+      failoverDetector: true,
     })
   })
 
