@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config'
 
-// Four tiers, cheapest first (house style §4.9). `npm test` builds first, then runs them all.
+// Five tiers, cheapest first (house style §4.9). `npm test` builds first, then runs them all.
 export default defineConfig({
   test: {
     projects: [
@@ -26,7 +26,9 @@ export default defineConfig({
           name: 'integration',
           include: ['spec/integration/**/*.spec.ts'],
           testTimeout: 30_000,
-          hookTimeout: 30_000,
+          hookTimeout: 60_000,
+          // Outage and failover tests bound decision times: one Redis deployment at a time.
+          fileParallelism: false,
         },
       },
       {
