@@ -42,6 +42,21 @@ afterEach(() => endpoint.stop())
 const header = (kid: string) => ({ alg: 'ES256', kid })
 const token = { payload: '', signature: '' } as Parameters<JWTVerifyGetKey>[1]
 
+/** A RemoteJwks on `uri` with test defaults, overridden per test. */
+function remote(
+  uri: string,
+  o: Partial<Omit<ConstructorParameters<typeof RemoteJwks>[0], 'uri'>> = {},
+): RemoteJwks {
+  return new RemoteJwks({
+    uri,
+    timeoutMs: 1000,
+    cacheTtlMs: 60_000,
+    cooldownMs: 30_000,
+    clock: { now: () => Date.now() },
+    ...o,
+  })
+}
+
 async function codeOf(p: unknown): Promise<string> {
   try {
     await p
@@ -55,13 +70,7 @@ describe('remote JWKS', () => {
   it('fetches once and serves later lookups from the cache', async () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
-    const jwks = new RemoteJwks({
-      uri: await endpoint.start(),
-      timeoutMs: 1000,
-      cacheTtlMs: 60_000,
-      cooldownMs: 30_000,
-      clock: { now: () => Date.now() },
-    })
+    const jwks = remote(await endpoint.start())
     await jwks.getKey(header('k1'), token)
     await jwks.getKey(header('k1'), token)
     expect(endpoint.hits).toBe(1)
@@ -71,13 +80,7 @@ describe('remote JWKS', () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
     let now = 0
-    const jwks = new RemoteJwks({
-      uri: await endpoint.start(),
-      timeoutMs: 1000,
-      cacheTtlMs: 600_000,
-      cooldownMs: 30_000,
-      clock: { now: () => now },
-    })
+    const jwks = remote(await endpoint.start(), { cacheTtlMs: 600_000, clock: { now: () => now } })
     await jwks.getKey(header('k1'), token)
     now = 31_000
     endpoint.keys = [k1, k2] // key rotation at the issuer
@@ -91,13 +94,7 @@ describe('remote JWKS', () => {
   it('fetches at most once per request: an unknown kid right after the first fetch is not refetched', async () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
-    const jwks = new RemoteJwks({
-      uri: await endpoint.start(),
-      timeoutMs: 1000,
-      cacheTtlMs: 60_000,
-      cooldownMs: 0,
-      clock: { now: () => Date.now() },
-    })
+    const jwks = remote(await endpoint.start(), { cooldownMs: 0 })
     expect(await codeOf(jwks.getKey(header('k9'), token))).toBe('ERR_JWKS_NO_MATCHING_KEY')
     expect(endpoint.hits).toBe(1)
   })
@@ -105,13 +102,7 @@ describe('remote JWKS', () => {
   it('shares one fetch between concurrent first requests', async () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
-    const jwks = new RemoteJwks({
-      uri: await endpoint.start(),
-      timeoutMs: 1000,
-      cacheTtlMs: 60_000,
-      cooldownMs: 0,
-      clock: { now: () => Date.now() },
-    })
+    const jwks = remote(await endpoint.start(), { cooldownMs: 0 })
     await Promise.all([1, 2, 3, 4, 5].map(async () => jwks.getKey(header('k1'), token)))
     expect(endpoint.hits).toBe(1)
   })
@@ -120,8 +111,7 @@ describe('remote JWKS', () => {
     endpoint = new Endpoint()
     endpoint.keys = [k1]
     let now = 0
-    const jwks = new RemoteJwks({
-      uri: await endpoint.start(),
+    const jwks = remote(await endpoint.start(), {
       timeoutMs: 500,
       cacheTtlMs: 1000,
       cooldownMs: 0,
@@ -137,26 +127,14 @@ describe('remote JWKS', () => {
   it('refuses with ERR_KEY_SOURCE_UNAVAILABLE when the first fetch fails', async () => {
     endpoint = new Endpoint()
     endpoint.mode = 'error'
-    const jwks = new RemoteJwks({
-      uri: await endpoint.start(),
-      timeoutMs: 500,
-      cacheTtlMs: 1000,
-      cooldownMs: 0,
-      clock: { now: () => Date.now() },
-    })
+    const jwks = remote(await endpoint.start(), { timeoutMs: 500, cacheTtlMs: 1000, cooldownMs: 0 })
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('ERR_KEY_SOURCE_UNAVAILABLE')
   })
 
   it('never makes a request wait longer than the timeout on a hanging endpoint', async () => {
     endpoint = new Endpoint()
     endpoint.mode = 'hang'
-    const jwks = new RemoteJwks({
-      uri: await endpoint.start(),
-      timeoutMs: 200,
-      cacheTtlMs: 1000,
-      cooldownMs: 0,
-      clock: { now: () => Date.now() },
-    })
+    const jwks = remote(await endpoint.start(), { timeoutMs: 200, cacheTtlMs: 1000, cooldownMs: 0 })
     const started = Date.now()
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('ERR_KEY_SOURCE_UNAVAILABLE')
     expect(Date.now() - started).toBeLessThan(1500) // a bound, not a benchmark
@@ -166,13 +144,7 @@ describe('remote JWKS', () => {
     endpoint = new Endpoint()
     const uri = await endpoint.start()
     endpoint.stop()
-    const jwks = new RemoteJwks({
-      uri,
-      timeoutMs: 500,
-      cacheTtlMs: 1000,
-      cooldownMs: 0,
-      clock: { now: () => Date.now() },
-    })
+    const jwks = remote(uri, { timeoutMs: 500, cacheTtlMs: 1000, cooldownMs: 0 })
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('ERR_KEY_SOURCE_UNAVAILABLE')
   })
 })
