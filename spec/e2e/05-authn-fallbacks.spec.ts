@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parse, stringify } from 'yaml'
+import {
+  demoToken,
+  globexSecret,
+  KONG_YML,
+  localizeKongYml,
+  startDemoIdp,
+  type DemoIdp,
+} from '../../emulator/demo-kit'
+import { startKongTarget, type KongTarget } from './helpers/kong-target'
+
+// consumer-jwt beyond the happy path of kong.yml: an anonymous consumer (logical OR), a JWKS
+// endpoint that dies after its keys were fetched, one that was never reachable, and nbf.
+interface Doc {
+  consumers: Record<string, unknown>[]
+  plugins: { name: string; config: Record<string, unknown> }[]
+}
+
+let kong: KongTarget
+let idp: DemoIdp
+
+function config(edit: (doc: Doc) => void): string {
+  const doc = parse(
+    localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: undefined }),
+  ) as Doc
+  edit(doc)
+  return stringify(doc)
+}
+
+const jwtPlugin = (doc: Doc) => {
+  const p = doc.plugins.find((x) => x.name === 'consumer-jwt')
+  if (p === undefined) throw new Error('kong.yml has no consumer-jwt')
+  return p.config
+}
+
+beforeAll(async () => {
+  idp = await startDemoIdp()
+  kong = await startKongTarget({
+    config: config((doc) => {
+      doc.consumers.push({ username: 'anonymous', custom_id: 'guest' })
+      jwtPlugin(doc).anonymous = 'anonymous'
+    }),
+    env: { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() },
+  })
+})
+
+afterAll(async () => {
+  await kong?.stop()
+  await idp?.stop()
+})
+
+const get = async (path: string, token?: string) =>
+  kong.proxy(path, token === undefined ? {} : { headers: { Authorization: `Bearer ${token}` } })
+
+describe('consumer-jwt: (e2e: fallbacks and key-source failures)', () => {
+  it('authenticates the anonymous consumer when no token is sent, and says so upstream', async () => {
+    const res = await get('/catalog/items')
+    // scope-acl then refuses: an anonymous caller holds no scope, and that is a 401, not a 403.
+    expect(res.status).toBe(401)
+    expect(((await res.json()) as { code: string }).code).toBe('ERR_SCOPE_CONTEXT_MISSING')
+  })
+
+  it('lets the anonymous consumer through where no scope rule applies, with X-Anonymous-Consumer: true', async () => {
+    await kong.reload(
+      config((doc) => {
+        doc.consumers.push({ username: 'anonymous', custom_id: 'guest' })
+        jwtPlugin(doc).anonymous = 'anonymous'
+        const services = (
+          doc as unknown as { services: { name: string; routes: { plugins?: unknown[] }[] }[] }
+        ).services
+        for (const route of services.find((s) => s.name === 'catalog')?.routes ?? [])
+          delete route.plugins
+      }),
+    )
+    const res = await get('/catalog/items', 'not.a.jwt')
+    expect(res.status).toBe(200)
+    const seen = kong.upstreamRequestFor(res)
+    expect(seen?.headers['x-anonymous-consumer']).toBe('true')
+    expect(seen?.headers['x-consumer-username']).toBe('anonymous')
+    expect(seen?.headers['x-credential-identifier']).toBeUndefined()
+
+    const real = await get(
+      '/catalog/items',
+      await demoToken('partner-acme', { scope: 'catalog:read' }),
+    )
+    expect(kong.upstreamRequestFor(real)?.headers['x-consumer-username']).toBe('partner-acme')
+    expect(kong.upstreamRequestFor(real)?.headers['x-anonymous-consumer']).toBeUndefined()
+  })
+
+  it('refuses a token used before its nbf with 401 ERR_TOKEN_NOT_YET_VALID', async () => {
+    await kong.reload(config(() => undefined))
+    const res = await get(
+      '/catalog/items',
+      await demoToken('web-app', { nbf: Math.floor(Date.now() / 1000) + 600 }),
+    )
+    expect(res.status).toBe(401)
+    expect(((await res.json()) as { code: string }).code).toBe('ERR_TOKEN_NOT_YET_VALID')
+  })
+
+  it('keeps partner-acme working from cached keys after its JWKS endpoint dies', async () => {
+    await kong.reload(config(() => undefined))
+    const token = () => demoToken('partner-acme', { scope: 'catalog:read' })
+    expect((await get('/catalog/items', await token())).status).toBe(200)
+    await idp.stop()
+    expect((await get('/catalog/items', await token())).status).toBe(200)
+  })
+
+  it('answers 503 ERR_KEY_SOURCE_UNAVAILABLE, without a challenge, when the JWKS endpoint was never reachable', async () => {
+    await kong.reload(
+      config((doc) => {
+        for (const c of jwtPlugin(doc).credentials as Record<string, unknown>[]) {
+          if (typeof c.jwks_uri === 'string') c.jwks_uri = 'http://127.0.0.1:9/never/jwks.json'
+        }
+      }),
+    )
+    const started = Date.now()
+    const res = await get(
+      '/catalog/items',
+      await demoToken('partner-acme', { scope: 'catalog:read' }),
+    )
+    expect(res.status).toBe(503)
+    expect(await res.json()).toEqual({
+      message: 'Key source unavailable',
+      code: 'ERR_KEY_SOURCE_UNAVAILABLE',
+    })
+    expect(res.headers.get('www-authenticate')).toBeNull()
+    expect(Date.now() - started).toBeLessThan(5000) // jwks_timeout_ms (2 s) bounds it, not Kong's 60 s
+    // The other consumers are not affected.
+    expect(
+      (await get('/catalog/items', await demoToken('web-app', { scope: 'catalog:read' }))).status,
+    ).toBe(200)
+  })
+})
