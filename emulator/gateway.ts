@@ -219,6 +219,33 @@ export class Gateway {
   }
 
   /** Runs one phase of one plugin. Lua errors propagate (the caller turns them into Kong's 500). */
+  /**
+   * runPhase, with a Lua-side error logged as Kong logs it and the request marked as failed
+   * (Kong answers 500 "An unexpected error occurred"; the caller decides when).
+   */
+  private async runPhaseOrLuaError(
+    plugin: LoadedPlugin,
+    cfg: PluginConfigInstance,
+    phase: Phase,
+    ctx: RequestContext,
+    state: ConfigState,
+  ): Promise<'done' | 'exit' | 'skipped' | 'lua-error'> {
+    try {
+      return await this.runPhase(plugin, cfg, phase, ctx, state)
+    } catch (e) {
+      if (!(e instanceof LuaError)) throw e
+      this.opts.onLog({
+        level: 'err',
+        plugin: plugin.name,
+        message: e.message,
+        requestId: ctx.id,
+        phase,
+      })
+      ctx.unexpected = true
+      return 'lua-error'
+    }
+  }
+
   private async runPhase(
     plugin: LoadedPlugin,
     cfg: PluginConfigInstance,
@@ -330,21 +357,12 @@ export class Gateway {
     for (const plugin of state.ordered) {
       const cfg = state.globals.get(plugin.name)
       if (!cfg || !plugin.phases.has('rewrite')) continue
-      try {
-        if ((await this.runPhase(plugin, cfg, 'rewrite', ctx, state)) === 'exit') {
-          this.sendExit(res, ctx)
-          return
-        }
-      } catch (e) {
-        if (!(e instanceof LuaError)) throw e
-        this.opts.onLog({
-          level: 'err',
-          plugin: plugin.name,
-          message: e.message,
-          requestId,
-          phase: 'rewrite',
-        })
-        ctx.unexpected = true
+      const outcome = await this.runPhaseOrLuaError(plugin, cfg, 'rewrite', ctx, state)
+      if (outcome === 'exit') {
+        this.sendExit(res, ctx)
+        return
+      }
+      if (outcome === 'lua-error') {
         this.sendKongError(res, ctx, 500, 'An unexpected error occurred')
         return
       }
@@ -382,19 +400,8 @@ export class Gateway {
       if (plugin.phases.has('response')) collectedResponse.push([plugin, cfg])
       if (plugin.phases.has('log')) collectedLog.push([plugin, cfg])
       if (!plugin.phases.has('access') || ctx.exit || failed) continue
-      try {
-        await this.runPhase(plugin, cfg, 'access', ctx, state)
-      } catch (e) {
-        if (!(e instanceof LuaError)) throw e
-        this.opts.onLog({
-          level: 'err',
-          plugin: plugin.name,
-          message: e.message,
-          requestId,
-          phase: 'access',
-        })
+      if ((await this.runPhaseOrLuaError(plugin, cfg, 'access', ctx, state)) === 'lua-error') {
         failed = true
-        ctx.unexpected = true
       }
     }
     ctx.phase = 'access'
@@ -434,21 +441,12 @@ export class Gateway {
 
     // ---- response: only when proxied, collected plugins with a response handler
     for (const [plugin, cfg] of collectedResponse) {
-      try {
-        if ((await this.runPhase(plugin, cfg, 'response', ctx, state)) === 'exit') {
-          this.sendExit(res, ctx)
-          return
-        }
-      } catch (e) {
-        if (!(e instanceof LuaError)) throw e
-        this.opts.onLog({
-          level: 'err',
-          plugin: plugin.name,
-          message: e.message,
-          requestId,
-          phase: 'response',
-        })
-        ctx.unexpected = true
+      const outcome = await this.runPhaseOrLuaError(plugin, cfg, 'response', ctx, state)
+      if (outcome === 'exit') {
+        this.sendExit(res, ctx)
+        return
+      }
+      if (outcome === 'lua-error') {
         this.sendKongError(res, ctx, 500, 'An unexpected error occurred')
         return
       }
