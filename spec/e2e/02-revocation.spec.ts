@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { run } from '../../cli/index'
-import type { CliIO } from '../../cli/common'
+import { quietCli } from '../integration/revocation/helpers/cli'
 import { demoToken } from '../../emulator/demo-kit'
 import {
   cleanupTestKeys,
@@ -41,15 +40,7 @@ describe.skipIf(skip !== undefined)(
       await server?.dispose()
     })
 
-    const cli = async (...args: string[]): Promise<number> => {
-      const io: CliIO = {
-        out: () => undefined,
-        err: () => undefined,
-        env: { REDIS_URL: url },
-        now: () => Date.now(),
-      }
-      return run([...args, '--key-prefix', prefix], io)
-    }
+    const cli = (...args: string[]): Promise<number> => quietCli(url, prefix)(...args)
     const get = (token: string): Promise<Response> =>
       kong.proxy('/orders/1', { headers: { Authorization: `Bearer ${token}` } })
     const scope = 'orders:read'

@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { CliIO } from '../../cli/common'
-import { run } from '../../cli/index'
+import { quietCli } from '../integration/revocation/helpers/cli'
 import { mint, secretKey } from '../helpers/tokens'
 import {
   cleanupTestKeys,
@@ -170,15 +169,7 @@ describe.skipIf(skip !== undefined)(
       await server?.dispose()
     })
 
-    const cli = (...args: string[]): Promise<number> => {
-      const io: CliIO = {
-        out: () => undefined,
-        err: () => undefined,
-        env: { REDIS_URL: url },
-        now: () => Date.now(),
-      }
-      return run([...args, '--key-prefix', prefix], io)
-    }
+    const cli = (...args: string[]): Promise<number> => quietCli(url, prefix)(...args)
 
     it('refuses a token with 401 ERR_TOKEN_REVOKED once its jti is revoked', async () => {
       const token = await legacyToken({ scope: 'orders:read', jti: randomUUID() })

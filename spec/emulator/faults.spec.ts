@@ -8,15 +8,13 @@
  *   19-kong-stop     → no RPC at stop, SIGTERM to every server
  * Plus the client side of 07-exit (status, Content-Type, body) against raw/requests-summary.json.
  */
-import fs from 'node:fs'
-import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import {
-  PROBE_PLUGINS,
+  PROBES,
+  probeConfig,
   NO_TRANSCRIPTS,
-  TRANSCRIPTS,
   parseCurl,
   rawRequest,
   readRecording,
@@ -24,17 +22,6 @@ import {
   toUnits,
   type Normalizer,
 } from './helpers/recordings'
-
-const PROBES = ['pdk-probe', 'probe-exit', 'probe-throw', 'probe-slow'].map((p) =>
-  path.join(PROBE_PLUGINS, p),
-)
-
-function probeConfig(echo: EchoUpstream): string {
-  return fs
-    .readFileSync(path.join(TRANSCRIPTS, 'tools', 'kong-probe.yml'), 'utf8')
-    .split('http://127.0.0.1:9001')
-    .join(echo.url)
-}
 
 async function get(
   emu: RunningEmulator,
@@ -55,7 +42,7 @@ describe.skipIf(NO_TRANSCRIPTS !== undefined)(
     beforeAll(async () => {
       echo = await startEchoUpstream()
       emu = await start({
-        config: probeConfig(echo),
+        config: probeConfig(echo.url),
         pluginDirs: PROBES,
         rpcReadTimeoutMs: 300,
         recordWire: true,
@@ -147,7 +134,11 @@ describe.skipIf(NO_TRANSCRIPTS !== undefined)(
 
     it('sends no RPC at stop and terminates every plugin server (19-kong-stop)', async () => {
       const echo2 = await startEchoUpstream()
-      const emu2 = await start({ config: probeConfig(echo2), pluginDirs: PROBES, recordWire: true })
+      const emu2 = await start({
+        config: probeConfig(echo2.url),
+        pluginDirs: PROBES,
+        recordWire: true,
+      })
       const pids = [...emu2.servers.values()].map((s) => s.pid)
       const before = emu2.wire.length
       await emu2.stop()
@@ -165,7 +156,11 @@ describe.skipIf(NO_TRANSCRIPTS !== undefined)(
   () => {
     it('reproduces the exchange and lets every throwing request through (fail-open)', async () => {
       const echo = await startEchoUpstream()
-      const emu = await start({ config: probeConfig(echo), pluginDirs: PROBES, recordWire: true })
+      const emu = await start({
+        config: probeConfig(echo.url),
+        pluginDirs: PROBES,
+        recordWire: true,
+      })
       try {
         const n: Normalizer = {
           ports: new Map([

@@ -8,15 +8,13 @@
  * Scenarios 02–14 were recorded in one Kong run, so they are replayed in order on one emulator
  * (instances started by one scenario are reused by the next, as in the recording).
  */
-import fs from 'node:fs'
-import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import {
-  PROBE_PLUGINS,
+  PROBES,
+  probeConfig,
   NO_TRANSCRIPTS,
-  TRANSCRIPTS,
   parseCurl,
   rawRequest,
   readRecording,
@@ -26,17 +24,6 @@ import {
   type Unit,
   type WireMessage,
 } from './helpers/recordings'
-
-const PROBES = ['pdk-probe', 'probe-exit', 'probe-throw', 'probe-slow'].map((p) =>
-  path.join(PROBE_PLUGINS, p),
-)
-
-function probeConfig(file: string, echo: EchoUpstream): string {
-  return fs
-    .readFileSync(path.join(TRANSCRIPTS, 'tools', file), 'utf8')
-    .split('http://127.0.0.1:9001')
-    .join(echo.url)
-}
 
 interface Replayer {
   emu: RunningEmulator
@@ -49,7 +36,7 @@ interface Replayer {
 async function startReplayer(): Promise<Replayer> {
   const echo = await startEchoUpstream()
   const emu = await start({
-    config: probeConfig('kong-probe.yml', echo),
+    config: probeConfig(echo.url, 'kong-probe.yml'),
     pluginDirs: PROBES,
     recordWire: true,
   })
@@ -67,7 +54,7 @@ async function send(r: Replayer, label: string, cmd: string): Promise<number> {
     const file = label === 'post-config-v2' ? 'kong-probe-v2.yml' : 'kong-probe.yml'
     const res = await fetch(`${r.emu.adminUrl}/config`, {
       method: 'POST',
-      body: probeConfig(file, r.echo),
+      body: probeConfig(r.echo.url, file),
     })
     return res.status
   }

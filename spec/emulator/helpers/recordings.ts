@@ -19,6 +19,19 @@ export const NO_TRANSCRIPTS = fs.existsSync(path.join(TRANSCRIPTS, 'FINDINGS.md'
   : `skipped: recordings not found at ${TRANSCRIPTS} (set KONG_TRANSCRIPTS)`
 export const PROBE_PLUGINS = path.join(TRANSCRIPTS, 'tools', 'plugins')
 
+/** The four probe plugins of the recordings, one plugin-server directory each. */
+export const PROBES = ['pdk-probe', 'probe-exit', 'probe-throw', 'probe-slow'].map((p) =>
+  path.join(PROBE_PLUGINS, p),
+)
+
+/** A recorded kong.yml (tools/<file>) with its upstream pointed at `upstreamUrl`. */
+export function probeConfig(upstreamUrl: string, file = 'kong-probe.yml'): string {
+  return fs
+    .readFileSync(path.join(TRANSCRIPTS, 'tools', file), 'utf8')
+    .split('http://127.0.0.1:9001')
+    .join(upstreamUrl)
+}
+
 export interface WireMessage {
   readonly server: string
   readonly dir: 'kong->server' | 'server->kong'

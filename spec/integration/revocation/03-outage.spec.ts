@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { run } from '../../../cli/index'
+import { quietCli } from './helpers/cli'
 import { JwtRevocationHandler } from '../../../plugins/jwt-revocation/handler'
 import { closeSharedRedis } from '../../../plugins/shared/revocation/redis-clients'
 import { forgetSharedRevocationStores } from '../../../plugins/shared/revocation/redis-revocation-store'
@@ -137,21 +137,11 @@ describe.skipIf(skip !== undefined)(
 
     it('keeps every revocation across a Redis restart: they live in Redis, not in the plugin', async () => {
       const prefix = testPrefix('restart')
-      const io = {
-        out: () => undefined,
-        err: () => undefined,
-        env: { REDIS_URL: server.url },
-        now: () => Date.now(),
-      }
+      const cli = quietCli(server.url, prefix)
       const jwt = token({ jti: 'survivor', sub: 'grace', iss: 'https://idp' })
-      expect(await run(['revoke', 'jti', '--token', jwt, '--key-prefix', prefix], io)).toBe(0)
-      expect(
-        await run(
-          ['revoke', 'subject', 'heidi', '--issuer', 'https://idp', '--key-prefix', prefix],
-          io,
-        ),
-      ).toBe(0)
-      expect(await run(['revoke', 'consumer', 'c-9', '--key-prefix', prefix], io)).toBe(0)
+      expect(await cli('revoke', 'jti', '--token', jwt)).toBe(0)
+      expect(await cli('revoke', 'subject', 'heidi', '--issuer', 'https://idp')).toBe(0)
+      expect(await cli('revoke', 'consumer', 'c-9')).toBe(0)
       const { handler } = plugin(prefix)
       expect((await request(handler, jwt)).status).toBe(401)
 

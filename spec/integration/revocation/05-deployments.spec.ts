@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { run } from '../../../cli/index'
-import type { CliIO } from '../../../cli/common'
+import { quietCli } from './helpers/cli'
 import { JwtRevocationHandler } from '../../../plugins/jwt-revocation/handler'
 import { revocationKey, type RevocationTarget } from '../../../plugins/shared/revocation/keys'
 import { closeSharedRedis, SharedRedis } from '../../../plugins/shared/revocation/redis-clients'
@@ -202,13 +201,8 @@ describe.skipIf(skipSentinel !== undefined)(
       const jwt = token({ jti: 'cli-jti', sub: 'dave' })
       await within(3000, async () => (await request(handler, jwt)).status === 200)
       const port = await d.masterPortFrom(d.sentinels[0] as RedisProcess)
-      const io: CliIO = {
-        out: () => undefined,
-        err: () => undefined,
-        env: { REDIS_URL: `redis://127.0.0.1:${port}` },
-        now: () => Date.now(),
-      }
-      expect(await run(['revoke', 'jti', '--token', jwt, '--key-prefix', prefix], io)).toBe(0)
+      const cli = quietCli(`redis://127.0.0.1:${port}`, prefix)
+      expect(await cli('revoke', 'jti', '--token', jwt)).toBe(0)
       await refusedWithin(1000, handler, { target: { kind: 'jti', jti: 'cli-jti' }, jwt })
     })
 

@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, Socket } from 'node:net'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { REDIS_BINARY } from './redis-server'
+import { ping, REDIS_BINARY } from './redis-server'
 
 /**
  * Real Sentinel and Cluster deployments for the revocation integration tests, started from
@@ -76,20 +76,6 @@ async function freePort(withBus = false): Promise<number> {
     return port
   }
   throw new Error('no free port')
-}
-
-async function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket()
-    const done = (ok: boolean): void => {
-      s.destroy()
-      resolve(ok)
-    }
-    s.setTimeout(300, () => done(false))
-    s.once('error', () => done(false))
-    s.connect(port, '127.0.0.1', () => s.write('PING\r\n'))
-    s.once('data', (d) => done(d.toString().startsWith('+PONG')))
-  })
 }
 
 /** Polls `probe` until it returns a value other than undefined, or throws after `ms`. */

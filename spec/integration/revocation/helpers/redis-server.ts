@@ -52,7 +52,8 @@ async function freePort(): Promise<number> {
   })
 }
 
-async function ping(port: number): Promise<boolean> {
+/** Whether a Redis answers PING on the loopback port within 300 ms. */
+export async function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket()
     const done = (ok: boolean): void => {
