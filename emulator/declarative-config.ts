@@ -268,12 +268,23 @@ export function parseDeclarativeConfig(
 ): DeclarativeConfig {
   let doc: unknown
   try {
-    doc = parseYaml(text)
+    doc = parseKongYaml(text)
   } catch (e) {
     throw new ConfigError(`failed parsing declarative configuration: ${(e as Error).message}`)
   }
   if (!isPlainObject(doc)) throw new ConfigError('declarative configuration must be a map')
   return buildConfig(doc, now)
+}
+
+/**
+ * YAML as Kong 3.9 reads a declarative file (lyaml 6.2.8, YAML 1.1): anchors, aliases and `<<`
+ * merge keys resolved (explicit keys win over merged ones), then every aliased table copied,
+ * as Kong's declarative_config.lua does (cycle_aware_deep_copy), so entities never share one.
+ * Everything that reads kong.yml in this project goes through here.
+ */
+export function parseKongYaml(text: string): unknown {
+  const doc: unknown = parseYaml(text, { merge: true })
+  return doc === undefined ? undefined : (JSON.parse(JSON.stringify(doc)) as unknown)
 }
 
 export function buildConfig(doc: Raw, now: number): DeclarativeConfig {

@@ -9,6 +9,16 @@ import { cookieHeaderWithout, extractToken, queryWithout } from '../shared/token
 import { importKeySource, type VerificationKey } from '../shared/token/keys'
 import { claimHeadersCleared, kongCredential, TokenVerifier, upstreamHeaders } from './core'
 import { parseConfig, type Config, type Credential } from './schema'
+import type { JWTPayload } from 'jose'
+import {
+  defaultStore as defaultRevocationStore,
+  RevocationCheck,
+  throttledLog,
+} from '../jwt-revocation/handler'
+import type { Config as RevocationConfig } from '../jwt-revocation/schema'
+import type { RevocationStore } from '../shared/revocation/revocation-store'
+import { compilePolicy, type Policy } from '../scope-acl/core'
+import { enforceRequirement, requirementOf } from '../scope-acl/handler'
 
 export const NAME = 'consumer-jwt'
 
@@ -19,12 +29,19 @@ export interface Runtime {
   readonly config: Config
   readonly verifier: TokenVerifier
   readonly consumers: ConsumerCache
+  /** The compiled `scopes` rules; undefined when the config has none. */
+  readonly policy: Policy | undefined
+  /** The `revocation` check; undefined when the config has none. */
+  readonly revocation: RevocationCheck | undefined
 }
 
 export interface RuntimeDeps {
   readonly clock?: Clock
   readonly env?: NodeJS.ProcessEnv
   readonly fetch?: typeof fetch
+  /** Where revocation lookups go; defaults to the process-wide Redis store for the settings. */
+  readonly revocationStoreFor?: (config: RevocationConfig, logger: Logger) => RevocationStore
+  readonly logger?: Logger
 }
 
 /**
@@ -77,26 +94,47 @@ export function buildRuntime(raw: unknown, deps: RuntimeDeps = {}): Runtime {
       throw new PluginError('ERR_INTERNAL', `no key imported for ${credential.key}`)
     return key
   }
+  const logger = deps.logger ?? stderrLogger(NAME)
+  const storeFor = deps.revocationStoreFor ?? defaultRevocationStore
+  const revocationConfig = config.revocation
   return {
     config,
     verifier: new TokenVerifier(config, { clock, keyFor }),
     consumers: new ConsumerCache(config.consumer_cache_ttl * 1000, clock),
+    policy: config.scopes === undefined ? undefined : compilePolicy(config.scopes),
+    revocation:
+      revocationConfig === undefined
+        ? undefined
+        : new RevocationCheck(
+            revocationConfig,
+            () => storeFor(revocationConfig, logger),
+            throttledLog(logger),
+            clock,
+          ),
   }
 }
 
 /**
- * The access phase. On the cached path it makes 4 PDK calls (5 round trips with the event):
- * read the headers, authenticate, set the upstream headers, share the token. Refusals make
- * 1 call before the exit (2 round trips): read the headers, then exit.
+ * The access phase: one event decides the request. Authentication, then, when configured, the
+ * revocation lookup and the scope rules of this route and method, then the upstream headers,
+ * and `kong.client.authenticate` as the very last call: a plugin server that dies mid-event
+ * leaves no consumer authenticated, so Kong's acl guard refuses the request.
+ *
+ * Round trips on the cached path: the event, the headers, the upstream headers, authenticate
+ * (4); one more each for the method (rules that differ by method), the route (per-route
+ * rules), sharing the token (share_token). A refusal after reading the headers: 2.
  */
 export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promise<void> {
   const { config } = rt
+  const preflightSkipped = !config.run_on_preflight && (await pdk.request.getMethod()) === 'OPTIONS'
   if (
-    (config.anonymous !== undefined && (await pdk.client.getCredential()) !== undefined) ||
-    (!config.run_on_preflight && (await pdk.request.getMethod()) === 'OPTIONS')
+    preflightSkipped ||
+    (config.anonymous !== undefined && (await pdk.client.getCredential()) !== undefined)
   ) {
-    // Not ours to authenticate (logical OR: another auth plugin already did; or a preflight
-    // left alone), but the claim headers are still ours: a client's copy never goes upstream.
+    // Not ours to authenticate (a preflight left alone; or logical OR: another auth plugin
+    // already did), but the scope rules and the claim headers are still ours: rules that need
+    // a token refuse, as scope-acl would, and a client's copy of a claim header never goes up.
+    await enforceScopes(pdk, rt, undefined, logger, preflightSkipped ? 'OPTIONS' : undefined)
     const clear = claimHeadersCleared(config)
     if (clear !== undefined) await pdk.serviceRequest.setHeaders(clear)
     return
@@ -125,15 +163,17 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
         `anonymous consumer ${config.anonymous} not found`,
       )
     }
-    await pdk.client.authenticate(anonymous, null)
+    await enforceScopes(pdk, rt, undefined, logger)
     await pdk.serviceRequest.setHeaders(
       upstreamHeaders(config, anonymous, undefined, undefined, undefined),
     )
+    await pdk.client.authenticate(anonymous, null)
     return
   }
 
   const { extracted, verified, consumer } = outcome
-  await pdk.client.authenticate(consumer, kongCredential(verified.credential, consumer))
+  if (rt.revocation !== undefined) await rt.revocation.check(verified.claims, consumer)
+  await enforceScopes(pdk, rt, verified.claims, logger)
   const hide = config.hide_credentials
     ? {
         origins: extracted.origins,
@@ -150,7 +190,21 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
   ) {
     await pdk.serviceRequest.setRawQuery(queryWithout(query, new Set(config.uri_param_names)))
   }
-  await writeVerifiedToken(pdk, verified.token)
+  if (config.share_token) await writeVerifiedToken(pdk, verified.token)
+  await pdk.client.authenticate(consumer, kongCredential(verified.credential, consumer))
+}
+
+/** The `scopes` rules for this request, if configured (scope-acl's decision, in this event). */
+async function enforceScopes(
+  pdk: Pdk,
+  rt: Runtime,
+  claims: JWTPayload | undefined,
+  logger: Logger,
+  knownMethod?: string,
+): Promise<void> {
+  if (rt.policy === undefined) return
+  const { requirement, method } = await requirementOf(pdk, rt.policy, knownMethod)
+  await enforceRequirement(pdk, rt.policy, requirement, claims, method, logger)
 }
 
 async function verifyRequest(
@@ -181,9 +235,9 @@ export class ConsumerJwtHandler {
   readonly #runtime: ParsedConfig<Runtime>
   readonly #logger: Logger
 
-  constructor(config: unknown, deps: RuntimeDeps & { logger?: Logger } = {}) {
+  constructor(config: unknown, deps: RuntimeDeps = {}) {
     this.#logger = deps.logger ?? stderrLogger(NAME)
-    this.#runtime = tryParse((raw) => buildRuntime(raw, deps), config)
+    this.#runtime = tryParse((raw) => buildRuntime(raw, { ...deps, logger: this.#logger }), config)
   }
 
   async access(kong: unknown): Promise<void> {

@@ -1,8 +1,49 @@
 import { createHash } from 'node:crypto'
 import { PluginError } from '../shared/errors'
-import { recordOf, toKongSchema, type KongField } from '../shared/schema/kong-fields'
+import {
+  holdsOnlyDefaults,
+  recordOf,
+  toKongSchema,
+  type KongField,
+} from '../shared/schema/kong-fields'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
 import type { KeySource } from '../shared/token/keys'
+import {
+  fields as revocationPluginFields,
+  parseConfig as parseRevocationConfig,
+  type Config as RevocationConfig,
+} from '../jwt-revocation/schema'
+import {
+  fields as scopePluginFields,
+  parseConfig as parseScopeConfig,
+  type Config as ScopeConfig,
+} from '../scope-acl/schema'
+
+/**
+ * The in-event checks (one plugin-server event decides the whole request): scope-acl's rules
+ * and jwt-revocation's lookups, nested under `scopes` and `revocation`. The fields are those of
+ * the separate plugins, less what consumer-jwt already owns: the scope claims and the realm are
+ * consumer-jwt's own, and a token is always there (require_token is moot).
+ */
+const { scope_claims: _scopeClaims, realm: _scopeRealm, ...scopeFields } = scopePluginFields
+const {
+  realm: _revocationRealm,
+  require_token: _requireToken,
+  check: revocationCheck,
+  ...otherRevocationFields
+} = revocationPluginFields
+/** `check` is the switch: empty (the default) looks nothing up. */
+const revocationFields = {
+  check: {
+    type: 'set',
+    elements: revocationCheck.elements,
+    default: [],
+    required: true,
+    description:
+      'Which revocations to look up in this event: jti (one token), subject (a sub cutoff), consumer (a Kong consumer cutoff). Empty (default): no revocation check, and the other revocation settings must stay unset.',
+  },
+  ...otherRevocationFields,
+} as const satisfies Record<string, KongField>
 
 export const ALGORITHMS = [
   'HS256',
@@ -227,6 +268,25 @@ export const fields = {
     required: true,
     description: 'Realm of the WWW-Authenticate challenge.',
   },
+  scopes: {
+    type: 'record',
+    fields: recordOf(scopeFields),
+    description:
+      'Scope rules checked in the same event, after verification (the rules of scope-acl, read from scope_claims). They apply once a rule, a routes entry, default_rule or allow_unlisted_methods is set; unset: no scope check. One call (the method) when the rules differ by method, one more (the route) with routes entries.',
+  },
+  revocation: {
+    type: 'record',
+    fields: recordOf(revocationFields),
+    description:
+      'Revocation lookups in the same event, after verification (the settings of jwt-revocation). Unset: no revocation check. Costs no PDK call: the consumer and the claims are known; Redis is asked at most once.',
+  },
+  share_token: {
+    type: 'boolean',
+    default: true,
+    required: true,
+    description:
+      'Share the verified token in kong.ctx.shared.authenticated_jwt_token (where Kong jwt puts it) for separate scope-acl or jwt-revocation plugins. One call; set false when scopes and revocation run here.',
+  },
   jwks_timeout_ms: {
     type: 'integer',
     default: 2000,
@@ -297,6 +357,11 @@ export interface Config {
   readonly claims_to_headers: readonly { readonly claim: string; readonly header: string }[]
   readonly hide_credentials: boolean
   readonly realm: string
+  /** scope-acl's rules, with consumer-jwt's scope_claims and realm; undefined: no scope check. */
+  readonly scopes: ScopeConfig | undefined
+  /** jwt-revocation's settings, with consumer-jwt's realm; undefined: no revocation check. */
+  readonly revocation: RevocationConfig | undefined
+  readonly share_token: boolean
   readonly jwks_timeout_ms: number
   readonly jwks_cache_ttl: number
   readonly jwks_cooldown: number
@@ -485,6 +550,52 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
   })
 }
 
+/** Whether a `scopes` record says anything: a rule, a route entry, a default rule or a pass. */
+function scopesConfigured(r: Raw): boolean {
+  const nonEmpty = (v: unknown) => Array.isArray(v) && v.length > 0
+  return (
+    nonEmpty(r.rules) ||
+    nonEmpty(r.routes) ||
+    r.allow_unlisted_methods === true ||
+    (isRecord(r.default_rule) && nonEmpty(r.default_rule.scopes))
+  )
+}
+
+/**
+ * A nested record parsed by another plugin's parser, its errors prefixed with the field. Kong
+ * fills records even when unset, so `parse` says from the content whether the check is on
+ * (undefined: off); a record that is off must then hold only its defaults, or a setting the
+ * operator wrote would be silently ignored.
+ */
+function nested<T>(
+  raw: Raw,
+  field: string,
+  fields: Readonly<Record<string, KongField>>,
+  parse: (value: Raw) => T | undefined,
+): T | undefined {
+  const v = raw[field]
+  if (v === undefined || v === null) return undefined
+  if (!isRecord(v)) throw invalid(field, 'must be a record')
+  try {
+    const parsed = parse(v)
+    if (parsed === undefined && !holdsOnlyDefaults(v, fields)) {
+      throw invalid(
+        field,
+        field === 'revocation'
+          ? 'has settings but check names no kind: nothing would be looked up'
+          : 'has settings but no rule, routes entry, default_rule or allow_unlisted_methods: nothing would be checked',
+      )
+    }
+    return parsed
+  } catch (error) {
+    if (error instanceof PluginError && error.code === 'ERR_CONFIG_INVALID' && error.detail) {
+      if (error.detail.startsWith(`${field}:`)) throw error
+      throw new PluginError('ERR_CONFIG_INVALID', `${field}.${error.detail}`, { cause: error })
+    }
+    throw error
+  }
+}
+
 /**
  * Checks the config Kong sends at instance start (defaults already filled by Kong) and the
  * cross-field rules Kong's schema cannot express. Throws ERR_CONFIG_INVALID naming the field.
@@ -538,6 +649,20 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   })
 
   const anonymous = str(raw, 'anonymous', '')
+  const realm = str(raw, 'realm', '', 'kong') ?? 'kong'
+  const scope_claims = strList(raw, 'scope_claims', '', ['scope', 'scp']) ?? []
+  const scopes = nested(raw, 'scopes', scopeFields, (r) =>
+    // route_id: Kong adds it to the config of a plugin bound to a route; scope-acl's parse
+    // refuses per-route entries there, since they could never match.
+    scopesConfigured(r)
+      ? parseScopeConfig({ ...r, scope_claims, realm, route_id: raw.route_id })
+      : undefined,
+  )
+  const revocation = nested(raw, 'revocation', revocationFields, (r) =>
+    Array.isArray(r.check) && r.check.length > 0
+      ? parseRevocationConfig({ ...r, realm, require_token: false })
+      : undefined,
+  )
   return Object.freeze({
     credentials,
     key_claim_name: str(raw, 'key_claim_name', '', 'iss') ?? 'iss',
@@ -551,12 +676,15 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
         ? [...required_claims, 'iat']
         : required_claims,
     typ: str(raw, 'typ', ''),
-    scope_claims: strList(raw, 'scope_claims', '', ['scope', 'scp']) ?? [],
+    scope_claims,
     run_on_preflight: bool(raw, 'run_on_preflight', '', true),
     anonymous: anonymous === '' ? undefined : anonymous,
     claims_to_headers: Object.freeze(mappings),
     hide_credentials: bool(raw, 'hide_credentials', '', false),
-    realm: str(raw, 'realm', '', 'kong') ?? 'kong',
+    realm,
+    scopes,
+    revocation,
+    share_token: bool(raw, 'share_token', '', true),
     jwks_timeout_ms: int(raw, 'jwks_timeout_ms', 100, 5000, 2000),
     jwks_cache_ttl: int(raw, 'jwks_cache_ttl', 1, 86400, 300),
     jwks_cooldown: int(raw, 'jwks_cooldown', 0, 3600, 30),

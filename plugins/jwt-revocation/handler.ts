@@ -10,6 +10,8 @@ import {
   isRevocationUnavailable,
   type RevocationStore,
 } from '../shared/revocation/revocation-store'
+import type { JWTPayload } from 'jose'
+import type { RevocationTarget } from '../shared/revocation/keys'
 import {
   checkTimes,
   consumerTargets,
@@ -30,7 +32,8 @@ export interface HandlerDeps {
   readonly clock?: Clock
 }
 
-function defaultStore(config: Config, logger: Logger): RevocationStore {
+/** The process-wide Redis store for these settings (one connection per distinct settings). */
+export function defaultStore(config: Config, logger: Logger): RevocationStore {
   return sharedRevocationStore(
     config.redis,
     { prefix: config.key_prefix, timeoutMs: config.timeout_ms, cacheTtlMs: config.cache_ttl_ms },
@@ -39,21 +42,68 @@ function defaultStore(config: Config, logger: Logger): RevocationStore {
 }
 
 /**
+ * The revocation decision for one verified token, Redis lookup included: time limits, the keys
+ * the claims and the consumer call for, one bounded lookup, the verdict. No PDK call; the
+ * caller supplies the claims and the consumer. Used by this plugin's access phase and, in the
+ * same event, by consumer-jwt's `revocation` setting.
+ */
+export class RevocationCheck {
+  #store: RevocationStore | undefined
+
+  constructor(
+    readonly config: Config,
+    private readonly storeFor: () => RevocationStore,
+    private readonly unavailableLog: (line: string) => void,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** Whether {@link check} uses the consumer (`consumer` is checked). */
+  get needsConsumer(): boolean {
+    return needsConsumer(this.config)
+  }
+
+  /**
+   * The refusals the claims alone decide (time limits, a missing or malformed jti, sub, iss),
+   * so a caller can refuse before fetching the consumer. Returns the claims' own keys.
+   * @throws PluginError as {@link check} does, ERR_REVOCATION_UNAVAILABLE and ERR_TOKEN_REVOKED aside.
+   */
+  precheck(claims: JWTPayload): RevocationTarget[] {
+    checkTimes(claims, nowSeconds(this.clock))
+    return tokenTargets(claims, this.config)
+  }
+
+  /**
+   * @throws PluginError ERR_TOKEN_REVOKED, ERR_CLAIM_MISSING, ERR_CLAIM_INVALID, ERR_TOKEN_EXPIRED,
+   *   ERR_TOKEN_NOT_YET_VALID, or ERR_REVOCATION_UNAVAILABLE under fail_closed.
+   */
+  async check(claims: JWTPayload, consumer: KongConsumer | undefined): Promise<void> {
+    const targets = this.precheck(claims)
+    targets.push(...consumerTargets(consumerRef(consumer), this.config))
+    if (targets.length === 0) return
+
+    let entries: Awaited<ReturnType<RevocationStore['lookup']>>
+    try {
+      // Created on first use, never in a constructor: the shared store owns the connection.
+      this.#store ??= this.storeFor()
+      entries = await this.#store.lookup(targets)
+    } catch (error) {
+      if (!isRevocationUnavailable(error)) throw error
+      this.unavailableLog(onUnavailable(this.config, error.message))
+      return
+    }
+    decide(claims, targets, entries, this.config)
+  }
+}
+
+/**
  * The access phase. With a token and every kind checked it makes 2 PDK calls (3 round trips
  * with the event): read the shared token, read the consumer; the consumer call is skipped when
  * `consumer` is not checked. Redis costs at most one MGET, none when the cache answers.
  */
-export async function checkRevocation(
-  pdk: Pdk,
-  config: Config,
-  store: () => RevocationStore,
-  logger: Logger,
-  unavailableLog: (line: string) => void = (line) => logger.warn(line),
-  clock: Clock = systemClock,
-): Promise<void> {
+export async function checkRevocation(pdk: Pdk, revocation: RevocationCheck): Promise<void> {
   const token = await readVerifiedToken(pdk)
   if (token === undefined) {
-    if (config.require_token) {
+    if (revocation.config.require_token) {
       throw new PluginError(
         'ERR_SCOPE_CONTEXT_MISSING',
         'no verified token in kong.ctx.shared (require_token = true)',
@@ -61,21 +111,10 @@ export async function checkRevocation(
     }
     return
   }
-  checkTimes(token.claims, nowSeconds(clock))
-  const targets = tokenTargets(token.claims, config)
-  if (needsConsumer(config))
-    targets.push(...consumerTargets(consumerRef(await pdk.client.getConsumer()), config))
-  if (targets.length === 0) return
-
-  let entries: Awaited<ReturnType<RevocationStore['lookup']>>
-  try {
-    entries = await store().lookup(targets)
-  } catch (error) {
-    if (!isRevocationUnavailable(error)) throw error
-    unavailableLog(onUnavailable(config, error.message))
-    return
-  }
-  decide(token.claims, targets, entries, config)
+  // The claims first: a refusal there costs no consumer call.
+  revocation.precheck(token.claims)
+  const consumer = revocation.needsConsumer ? await pdk.client.getConsumer() : undefined
+  await revocation.check(token.claims, consumer)
 }
 
 function consumerRef(consumer: KongConsumer | undefined): ConsumerRef | undefined {
@@ -112,19 +151,18 @@ export function throttledLog(
 
 /** The class kong-pdk instantiates per plugin configuration; its constructor never throws. */
 export class JwtRevocationHandler {
-  readonly #config: ParsedConfig<Config>
+  readonly #check: ParsedConfig<RevocationCheck>
   readonly #logger: Logger
-  readonly #storeFor: (config: Config, logger: Logger) => RevocationStore
-  readonly #unavailableLog: (line: string) => void
-  readonly #clock: Clock
-  #store: RevocationStore | undefined
 
   constructor(config: unknown, deps: HandlerDeps = {}) {
-    this.#logger = deps.logger ?? stderrLogger(NAME)
-    this.#storeFor = deps.storeFor ?? defaultStore
-    this.#unavailableLog = throttledLog(this.#logger)
-    this.#clock = deps.clock ?? systemClock
-    this.#config = tryParse(parseConfig, config)
+    const logger = deps.logger ?? stderrLogger(NAME)
+    const storeFor = deps.storeFor ?? defaultStore
+    const unavailableLog = throttledLog(logger)
+    this.#logger = logger
+    this.#check = tryParse((raw) => {
+      const parsed = parseConfig(raw)
+      return new RevocationCheck(parsed, () => storeFor(parsed, logger), unavailableLog, deps.clock)
+    }, config)
   }
 
   async access(kong: unknown): Promise<void> {
@@ -133,22 +171,9 @@ export class JwtRevocationHandler {
 
   /** The access phase against any port implementation (tests use a typed fake). */
   async accessWith(pdk: Pdk): Promise<void> {
-    const realm = this.#config.ok ? this.#config.value.realm : 'kong'
-    await runPhase(pdk, this.#config, { plugin: NAME, realm, logger: this.#logger }, (p, config) =>
-      checkRevocation(
-        p,
-        config,
-        () => this.store(config),
-        this.#logger,
-        this.#unavailableLog,
-        this.#clock,
-      ),
+    const realm = this.#check.ok ? this.#check.value.config.realm : 'kong'
+    await runPhase(pdk, this.#check, { plugin: NAME, realm, logger: this.#logger }, (p, check) =>
+      checkRevocation(p, check),
     )
-  }
-
-  /** Created on first use, never in the constructor: the shared store owns the connection. */
-  private store(config: Config): RevocationStore {
-    this.#store ??= this.#storeFor(config, this.#logger)
-    return this.#store
   }
 }

@@ -4,6 +4,7 @@ import { adaptKong } from '../shared/pdk/adapt'
 import { runPhase, tryParse, type ParsedConfig } from '../shared/pdk/boundary'
 import type { Pdk } from '../shared/pdk/port'
 import { readVerifiedToken } from '../shared/pdk/shared-context'
+import type { JWTPayload } from 'jose'
 import {
   authorize,
   compilePolicy,
@@ -11,6 +12,7 @@ import {
   policyForRoute,
   requirementFor,
   type Policy,
+  type Requirement,
 } from './core'
 import { parseConfig } from './schema'
 
@@ -20,28 +22,57 @@ export const NAME = 'scope-acl'
 export const AUTHENTICATED_GROUPS_KEY = 'authenticated_groups'
 
 /**
- * The access phase, with as few Kong round trips as the config allows: the route only when
- * there are per-route entries, the method only when the applicable rules differ by method,
- * the token only when a rule needs it (or groups are published), the groups only when asked.
+ * What this request needs, with as few Kong round trips as the policy allows: the route only
+ * when there are per-route entries, the method only when the applicable rules differ by method
+ * (and the caller does not know it already).
  */
-export async function checkAccess(pdk: Pdk, policy: Policy, logger: Logger): Promise<void> {
+export async function requirementOf(
+  pdk: Pdk,
+  policy: Policy,
+  knownMethod?: string,
+): Promise<{ readonly requirement: Requirement; readonly method: string | undefined }> {
   const methods = policyForRoute(
     policy,
     policy.routes.size > 0 ? await pdk.router.getRoute() : undefined,
   )
-  const method = methods.dependsOnMethod ? await pdk.request.getMethod() : undefined
-  const requirement = requirementFor(methods, method)
-  if (requirement.kind === 'allow' && !policy.publishGroups) return
+  const method = methods.dependsOnMethod
+    ? (knownMethod ?? (await pdk.request.getMethod()))
+    : knownMethod
+  return { requirement: requirementFor(methods, method), method }
+}
 
-  const token = await readVerifiedToken(pdk)
-  const verdict = authorize(requirement, token?.claims, policy, method)
+/**
+ * Applies a requirement to the verified claims (undefined: no verified token): refuses, or in
+ * log-only mode logs the refusal, then publishes the scopes as groups when asked (one call).
+ * @throws PluginError ERR_SCOPE_INSUFFICIENT (403), ERR_SCOPE_CONTEXT_MISSING (401).
+ */
+export async function enforceRequirement(
+  pdk: Pdk,
+  policy: Policy,
+  requirement: Requirement,
+  claims: JWTPayload | undefined,
+  method: string | undefined,
+  logger: Logger,
+): Promise<void> {
+  const verdict = authorize(requirement, claims, policy, method)
   if (!verdict.allowed) {
     if (!verdict.logOnly) throw verdict.error
     logger.warn(`log-only: would refuse with ${verdict.error.message}`)
   }
-  if (policy.publishGroups && token !== undefined) {
-    await pdk.ctx.set(AUTHENTICATED_GROUPS_KEY, groupsOf(token.claims, policy.scopeClaims))
+  if (policy.publishGroups && claims !== undefined) {
+    await pdk.ctx.set(AUTHENTICATED_GROUPS_KEY, groupsOf(claims, policy.scopeClaims))
   }
+}
+
+/**
+ * The access phase: the requirement, then the shared token only when a rule needs it (or
+ * groups are published).
+ */
+export async function checkAccess(pdk: Pdk, policy: Policy, logger: Logger): Promise<void> {
+  const { requirement, method } = await requirementOf(pdk, policy)
+  if (requirement.kind === 'allow' && !policy.publishGroups) return
+  const token = await readVerifiedToken(pdk)
+  await enforceRequirement(pdk, policy, requirement, token?.claims, method, logger)
 }
 
 export interface ScopeAclDeps {

@@ -77,3 +77,24 @@ export function recordOf(
 ): readonly Readonly<Record<string, KongField>>[] {
   return toKongSchema(fields)
 }
+
+/**
+ * Whether a record Kong sent holds nothing but its schema defaults. Kong fills a record field
+ * even when it was not configured (recordings F7), so an optional nested setting cannot be told
+ * apart from an unset one by presence: only by content.
+ */
+export function holdsOnlyDefaults(
+  raw: Readonly<Record<string, unknown>>,
+  fields: Readonly<Record<string, KongField>>,
+): boolean {
+  return Object.entries(fields).every(([name, field]) => {
+    const value = raw[name]
+    if (value === undefined || value === null) return true
+    if (field.type === 'record') {
+      if (typeof value !== 'object' || Array.isArray(value)) return false
+      const nested = Object.assign({}, ...field.fields) as Record<string, KongField>
+      return holdsOnlyDefaults(value as Record<string, unknown>, nested)
+    }
+    return field.default !== undefined && JSON.stringify(value) === JSON.stringify(field.default)
+  })
+}

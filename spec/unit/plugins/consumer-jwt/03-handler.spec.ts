@@ -28,7 +28,7 @@ const token = (claims: Record<string, unknown> = {}, ttl = 300) =>
   mint({ iss: 'web', sub: 'user-42', ...claims }, { key: secretKey(), now: NOW, ttl })
 
 describe('consumer-jwt: (handler)', () => {
-  it('authenticates the consumer, sets the identity headers, shares the token, in 5 round trips', async () => {
+  it('sets the identity headers, shares the token and authenticates the consumer last, in 5 round trips', async () => {
     const t = await token()
     const { handler, kong } = setup(
       {},
@@ -48,9 +48,9 @@ describe('consumer-jwt: (handler)', () => {
     expect(kong.calls).toEqual([
       'kong.request.get_headers',
       'kong.client.load_consumer',
-      'kong.client.authenticate',
       'kong.service.request.set_headers',
       'kong.ctx.shared.set',
+      'kong.client.authenticate',
     ])
   })
 
@@ -281,11 +281,12 @@ describe('consumer-jwt: (handler)', () => {
   it('answers an unexpected exception with 500 ERR_INTERNAL and never lets the request through', async () => {
     const t = await token()
     const { handler, kong, logger } = setup({}, { headers: { authorization: `Bearer ${t}` } })
-    kong.failOn = 'kong.client.authenticate'
+    kong.failOn = 'kong.service.request.set_headers'
     await handler.accessWith(kong)
     expect(kong.exitResult?.status).toBe(500)
     expect(kong.exitResult?.body.code).toBe('ERR_INTERNAL')
     expect(kong.shared.has('authenticated_jwt_token')).toBe(false)
+    expect(kong.authenticated).toBeUndefined()
     expect(logger.text()).toContain('fake failure')
   })
 })
