@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { processConfig, configFields } from '../../../../emulator/schema'
+import { processConfig, type SchemaField } from '../../../../emulator/schema'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
 import { Schema } from '../../../../plugins/consumer-jwt/schema'
 import { FakeKong, type FakeRequest } from '../../../helpers/fake-kong'
@@ -244,14 +244,9 @@ describe('consumer-jwt: one event decides the request', () => {
   })
 
   it('checks neither scopes nor revocation when Kong fills both records with their defaults', async () => {
-    const filled = processConfig(
-      configFields({ fields: [{ config: { type: 'record', fields: Schema } }] }),
-      {
-        credentials: [
-          { key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET },
-        ],
-      },
-    )
+    const filled = processConfig(Schema as unknown as readonly SchemaField[], {
+      credentials: [{ key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET }],
+    })
     expect(filled.scopes).toEqual(expect.objectContaining({ rules: [] }))
     expect(filled.revocation).toEqual(expect.objectContaining({ check: [] }))
     const { request, store } = setup(filled)
