@@ -18,7 +18,7 @@ const IO_MODULES = [
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.mjs', 'spec/emulator/fixtures/**'],
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.mjs', '**/*.cjs', 'spec/emulator/fixtures/**'],
   },
   ...tseslint.configs.recommendedTypeChecked,
   {

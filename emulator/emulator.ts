@@ -18,7 +18,7 @@ import path from 'node:path'
 import { ConfigError } from './declarative-config'
 import { Gateway, builtinPlugins, loadedPluginFromServer, type LoadedPlugin } from './gateway'
 import type { WireRecord } from './msgpack-rpc'
-import { PluginServer } from './plugin-server'
+import { PluginServer, type PluginServerKind } from './plugin-server'
 import type { LogEntry } from './request-context'
 
 export interface EmulatorOptions {
@@ -37,6 +37,8 @@ export interface EmulatorOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Print logs to stderr as they happen. */
   readonly printLogs?: boolean
+  /** Which plugin-server command to start: ours (default) or kong-pdk's own, for comparisons. */
+  readonly pluginServer?: PluginServerKind
 }
 
 export interface RunningEmulator {
@@ -98,6 +100,7 @@ export async function start(options: EmulatorOptions): Promise<RunningEmulator> 
             : {}),
           ...(options.recordWire ? { onWire: (r: WireRecord) => wire.push(r) } : {}),
           onLog: (line) => onLog({ level: 'info', plugin: 'pluginserver', message: line }),
+          ...(options.pluginServer !== undefined ? { kind: options.pluginServer } : {}),
         }),
       ),
     )

@@ -23,21 +23,40 @@ export interface PluginInfo {
   readonly Schema: { readonly name: string; readonly fields: readonly SchemaField[] }
 }
 
-/** Path of the kong-js-pluginserver script of the installed kong-pdk. */
-export function pluginServerBin(): string {
-  // kong-pdk's package.json "main" points at a file that does not exist; resolve a real one
-  const listener = require.resolve('kong-pdk/listener.js')
-  return path.join(path.dirname(listener), 'bin', 'kong-js-pluginserver')
+/**
+ * Which plugin-server command to run: `toolkit` (default) is ours, dist/pluginserver/main.js,
+ * the one docker/kong.conf gives Kong (kong-pdk's server with the event-leak fix);
+ * `kong-pdk` is kong-pdk's own bin, unchanged, for comparisons.
+ */
+export type PluginServerKind = 'toolkit' | 'kong-pdk'
+
+/** Path of the plugin-server script of that kind. */
+export function pluginServerBin(kind: PluginServerKind = 'toolkit'): string {
+  if (kind === 'kong-pdk') {
+    // kong-pdk's package.json "main" points at a file that does not exist; resolve a real one
+    const listener = require.resolve('kong-pdk/listener.js')
+    return path.join(path.dirname(listener), 'bin', 'kong-js-pluginserver')
+  }
+  // From the build (dist/emulator/) or the sources (emulator/, run by the test runner).
+  const built = path.join(__dirname, '..', 'pluginserver', 'main.js')
+  const bin = fs.existsSync(built)
+    ? built
+    : path.join(__dirname, '..', 'dist', 'pluginserver', 'main.js')
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`)
+  return bin
 }
 
 const VERSION_RE = /^\d+\.\d+\.\d+/
 
 /** Runs the query command and validates its output as Kong 3.9 does; returns the first plugin. */
-export async function queryPluginInfo(dir: string): Promise<PluginInfo> {
+export async function queryPluginInfo(
+  dir: string,
+  kind: PluginServerKind = 'toolkit',
+): Promise<PluginInfo> {
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(
       process.execPath,
-      [pluginServerBin(), '--plugins-directory', dir, '--dump-all-plugins'],
+      [pluginServerBin(kind), '--plugins-directory', dir, '--dump-all-plugins'],
       { maxBuffer: 16 * 1024 * 1024, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' } },
       (err, out) =>
         err ? reject(new Error(`query command failed for ${dir}: ${err.message}`)) : resolve(out),
@@ -86,6 +105,8 @@ export interface PluginServerOptions {
   readonly onLog?: (line: string) => void
   /** Respawn the process when it exits unexpectedly, as Kong does (default true). */
   readonly respawn?: boolean
+  /** Which plugin-server command (default `toolkit`). */
+  readonly kind?: PluginServerKind
 }
 
 export class PluginServer {
@@ -121,7 +142,7 @@ export class PluginServer {
   /** Queries the directory, spawns the server and waits until its socket accepts connections. */
   static async start(opts: PluginServerOptions): Promise<PluginServer> {
     const dir = path.resolve(opts.dir)
-    const info = await queryPluginInfo(dir)
+    const info = await queryPluginInfo(dir, opts.kind)
     const server = new PluginServer(info, { ...opts, dir })
     await server.spawn()
     return server
@@ -166,7 +187,7 @@ export class PluginServer {
     const child = spawn(
       process.execPath,
       [
-        pluginServerBin(),
+        pluginServerBin(this.opts.kind),
         '--plugins-directory',
         this.opts.dir,
         '--kong-prefix',

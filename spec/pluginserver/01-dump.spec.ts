@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { pluginServerBin } from '../../emulator/plugin-server'
 
 const ROOT = join(__dirname, '..', '..')
 const SERVERS = join(ROOT, 'dist', 'servers')
-const BIN = join(ROOT, 'node_modules', '.bin', 'kong-js-pluginserver')
+/** Every plugin the package ships, with its priority: each must be built and dumped. */
 const EXPECTED: Record<string, number> = {
   'consumer-jwt': 1450,
   'jwt-revocation': 1400,
@@ -30,19 +31,20 @@ function walk(fields: Record<string, Field>[], path: string, out: string[]): voi
 }
 
 const built = readdirSync(SERVERS)
+const shipped = Object.keys(EXPECTED)
 
 describe('plugin servers: (--dump-all-plugins, as Kong queries them)', () => {
   it('lays out one plugin-server directory per plugin, each holding only its entry file', () => {
     for (const name of built) expect(readdirSync(join(SERVERS, name))).toEqual([`${name}.js`])
-    expect(built.every((n) => n in EXPECTED)).toBe(true)
+    expect([...built].sort()).toEqual([...shipped].sort())
   })
 
-  it.each(built)(
+  it.each(shipped)(
     '%s: prints strict JSON and nothing else, with exactly one plugin as Kong 3.9 needs',
     (name) => {
       const stdout = execFileSync(
-        BIN,
-        ['--plugins-directory', join(SERVERS, name), '--dump-all-plugins'],
+        process.execPath,
+        [pluginServerBin(), '--plugins-directory', join(SERVERS, name), '--dump-all-plugins'],
         {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -73,8 +75,4 @@ describe('plugin servers: (--dump-all-plugins, as Kong queries them)', () => {
       expect(undocumented).toEqual([])
     },
   )
-
-  it('has consumer-jwt built (the other plugins may be built too)', () => {
-    expect(built).toContain('consumer-jwt')
-  })
 })

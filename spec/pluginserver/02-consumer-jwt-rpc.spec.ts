@@ -20,7 +20,7 @@ beforeAll(async () => {
 afterAll(() => ps.stop())
 
 /** Kong's side of one config: StartInstance with the Config JSON string Kong sends (recordings F7). */
-async function startInstance(): Promise<number> {
+async function startInstance(extra: Record<string, unknown> = {}): Promise<number> {
   const config = {
     __plugin_id: '91000000-0000-4000-8000-000000000001',
     __key__: 'plugins:consumer-jwt:::::0dc6f45b-8f8d-40d2-a504-473544ee190b',
@@ -52,6 +52,7 @@ async function startInstance(): Promise<number> {
     jwks_cooldown: 30,
     token_cache_size: 10000,
     consumer_cache_ttl: 60,
+    ...extra,
   }
   const started = (await rpc.call('plugin.StartInstance', {
     Name: 'consumer-jwt',
@@ -60,38 +61,44 @@ async function startInstance(): Promise<number> {
   return started.Id
 }
 
+/** One access event as Kong drives it, answering each PDK call from `answers`. */
+async function runAccess(
+  id: number,
+  answers: Record<string, [string, unknown]>,
+): Promise<{ seen: Record<string, unknown[]>; trips: number }> {
+  const seen: Record<string, unknown[]> = {}
+  let reply = (await rpc.call('plugin.HandleEvent', {
+    InstanceId: id,
+    EventName: 'access',
+  })) as Reply
+  let trips = 1
+  while (reply.Data !== 'ret') {
+    const { Method, Args } = reply.Data
+    seen[Method] = Args
+    const answer = answers[Method]
+    if (answer === undefined) throw new Error(`unexpected PDK call ${Method}`)
+    const [step, data] = answer
+    // nil travels as an absent Data key (recordings F15)
+    const param =
+      data === undefined ? { EventId: reply.EventId } : { EventId: reply.EventId, Data: data }
+    reply = (await rpc.call(step, param)) as Reply
+    trips++
+  }
+  return { seen, trips }
+}
+
 describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over its socket as Kong 3.9 does)', () => {
-  it('authenticates a valid token: 6 round trips cold, 5 once the consumer is cached', async () => {
+  it('authenticates a valid token, authenticate last: 6 round trips cold, 5 once the consumer is cached', async () => {
     const id = await startInstance()
     const token = await mint({ iss: 'web', sub: 'u1' }, { key: secretKey() })
     const answers: Record<string, [string, unknown]> = {
       'kong.request.get_headers': ['plugin.StepMultiMap', { authorization: [`Bearer ${token}`] }],
       'kong.client.load_consumer': ['plugin.StepConsumer', CONSUMER],
-      'kong.client.authenticate': ['plugin.StepCredential', undefined],
       'kong.service.request.set_headers': ['plugin.Step', undefined],
       'kong.ctx.shared.set': ['plugin.Step', undefined],
+      'kong.client.authenticate': ['plugin.StepCredential', undefined],
     }
-    const runEvent = async () => {
-      const seen: Record<string, unknown[]> = {}
-      let reply = (await rpc.call('plugin.HandleEvent', {
-        InstanceId: id,
-        EventName: 'access',
-      })) as Reply
-      let trips = 1
-      while (reply.Data !== 'ret') {
-        const { Method, Args } = reply.Data
-        seen[Method] = Args
-        const answer = answers[Method]
-        if (answer === undefined) throw new Error(`unexpected PDK call ${Method}`)
-        const [step, data] = answer
-        // nil travels as an absent Data key (recordings F15)
-        const param =
-          data === undefined ? { EventId: reply.EventId } : { EventId: reply.EventId, Data: data }
-        reply = (await rpc.call(step, param)) as Reply
-        trips++
-      }
-      return { seen, trips }
-    }
+    const runEvent = () => runAccess(id, answers)
     const cold = await runEvent()
     expect(Object.keys(cold.seen)).toEqual(Object.keys(answers))
     expect(cold.trips).toBe(6)
@@ -103,6 +110,29 @@ describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over
     const warm = await runEvent()
     expect(Object.keys(warm.seen)).not.toContain('kong.client.load_consumer')
     expect(warm.trips).toBe(5)
+  })
+
+  it('decides a request with its route-level scope rule in 4 round trips once warm (share_token off)', async () => {
+    const id = await startInstance({
+      route_id: '40000000-0000-4000-8000-000000000001',
+      share_token: false,
+      scopes: { default_rule: { scopes: ['orders:read'], match: 'all', log_only: false } },
+    })
+    const token = await mint({ iss: 'web', sub: 'u1', scope: 'orders:read' }, { key: secretKey() })
+    const answers: Record<string, [string, unknown]> = {
+      'kong.request.get_headers': ['plugin.StepMultiMap', { authorization: [`Bearer ${token}`] }],
+      'kong.client.load_consumer': ['plugin.StepConsumer', CONSUMER],
+      'kong.service.request.set_headers': ['plugin.Step', undefined],
+      'kong.client.authenticate': ['plugin.StepCredential', undefined],
+    }
+    await runAccess(id, answers)
+    const warm = await runAccess(id, answers)
+    expect(Object.keys(warm.seen)).toEqual([
+      'kong.request.get_headers',
+      'kong.service.request.set_headers',
+      'kong.client.authenticate',
+    ])
+    expect(warm.trips).toBe(4)
   })
 
   it('refuses a forged token with one call then kong.response.exit, which Kong never answers', async () => {

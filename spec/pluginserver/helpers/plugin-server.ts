@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RpcClient } from '../../../emulator/msgpack-rpc'
+import { pluginServerBin, type PluginServerKind } from '../../../emulator/plugin-server'
 
 const ROOT = join(__dirname, '..', '..', '..')
-export const PLUGINSERVER_BIN = join(ROOT, 'node_modules', '.bin', 'kong-js-pluginserver')
 
 /** What HandleEvent and Step answer: the next PDK call, or "ret" when the phase is done. */
 export type Reply = { Data: 'ret' | { Method: string; Args: unknown[] }; EventId: number }
@@ -16,12 +16,19 @@ export interface RunningPluginServer {
   stop(): void
 }
 
-/** Starts the real kong-js-pluginserver on dist/servers/<name>, as Kong's start_cmd does. */
-export async function startPluginServer(name: string): Promise<RunningPluginServer> {
+/**
+ * Starts the plugin server on dist/servers/<name>, as Kong's start_cmd does: ours by default
+ * (docker/kong.conf), or kong-pdk's own bin.
+ */
+export async function startPluginServer(
+  name: string,
+  kind: PluginServerKind = 'toolkit',
+  serversDir = join(ROOT, 'dist', 'servers'),
+): Promise<RunningPluginServer> {
   const dir = mkdtempSync(join(tmpdir(), 'kjt-ps-'))
   const server = spawn(
-    PLUGINSERVER_BIN,
-    ['-d', join(ROOT, 'dist', 'servers', name), '-p', dir, '--sock-name', `${name}.sock`],
+    process.execPath,
+    [pluginServerBin(kind), '-d', join(serversDir, name), '-p', dir, '--sock-name', `${name}.sock`],
     { stdio: 'ignore' },
   )
   const socketPath = join(dir, `${name}.sock`)

@@ -37,7 +37,9 @@ describe('docker: (Kong settings for the plugin servers)', () => {
     expect(arg(query, '--plugins-directory')).toBe(`/opt/kong-jwt-toolkit/dist/servers/${name}`)
     expect(query).toContain('--dump-all-plugins')
     expect(`${arg(start, '--kong-prefix')}/${arg(start, '--sock-name')}`).toBe(socket)
-    expect(start.startsWith('/usr/local/bin/node /opt/kong-jwt-toolkit/node_modules/kong-pdk/bin/kong-js-pluginserver ')).toBe(true)
+    // Our plugin-server command (kong-pdk's server with its event-leak fix), for both commands.
+    for (const cmd of [start, query])
+      expect(cmd.startsWith('/usr/local/bin/node /opt/kong-jwt-toolkit/dist/pluginserver/main.js ')).toBe(true)
   })
 
   it('says the same in kong.env as in kong.conf', () => {
