@@ -2,7 +2,8 @@ import { systemClock, type Clock } from '../shared/clock'
 import { isPluginError, PluginError } from '../shared/errors'
 import { stderrLogger, type Logger } from '../shared/logger'
 import { adaptKong } from '../shared/pdk/adapt'
-import { runPhase, tryParse, type ParsedConfig } from '../shared/pdk/boundary'
+import { runPhase, tryParse, type ParsedConfig, type PhaseOptions } from '../shared/pdk/boundary'
+import { refusalLog, type RefusalLog } from '../shared/refusal-log'
 import type { KongConsumer, Pdk } from '../shared/pdk/port'
 import { writeVerifiedToken } from '../shared/pdk/shared-context'
 import { cookieHeaderWithout, extractToken, queryWithout } from '../shared/token/extract'
@@ -155,7 +156,6 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
   } catch (error) {
     // Only an authentication failure (401) falls back; a bad request or an outage does not.
     if (config.anonymous === undefined || !isPluginError(error) || error.status !== 401) throw error
-    logger.info(`anonymous fallback after ${error.message}`)
     const anonymous = await rt.consumers.load(pdk, config.anonymous)
     if (anonymous === undefined) {
       throw new PluginError(
@@ -234,10 +234,19 @@ async function verifyRequest(
 export class ConsumerJwtHandler {
   readonly #runtime: ParsedConfig<Runtime>
   readonly #logger: Logger
+  readonly #phase: PhaseOptions
 
-  constructor(config: unknown, deps: RuntimeDeps = {}) {
+  constructor(config: unknown, deps: RuntimeDeps & { refusals?: RefusalLog } = {}) {
     this.#logger = deps.logger ?? stderrLogger(NAME)
     this.#runtime = tryParse((raw) => buildRuntime(raw, { ...deps, logger: this.#logger }), config)
+    const settings = this.#runtime.ok ? this.#runtime.value.config : undefined
+    this.#phase = {
+      plugin: NAME,
+      realm: settings?.realm ?? 'kong',
+      logger: this.#logger,
+      refusals:
+        deps.refusals ?? refusalLog(NAME, settings?.log_refusals ?? 'summary', this.#logger),
+    }
   }
 
   async access(kong: unknown): Promise<void> {
@@ -246,9 +255,6 @@ export class ConsumerJwtHandler {
 
   /** The access phase against any port implementation (tests use a typed fake). */
   async accessWith(pdk: Pdk): Promise<void> {
-    const realm = this.#runtime.ok ? this.#runtime.value.config.realm : 'kong'
-    await runPhase(pdk, this.#runtime, { plugin: NAME, realm, logger: this.#logger }, (p, rt) =>
-      authenticate(p, rt, this.#logger),
-    )
+    await runPhase(pdk, this.#runtime, this.#phase, (p, rt) => authenticate(p, rt, this.#logger))
   }
 }

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
 import { PluginError } from '../shared/errors'
+import { parseLogRefusals, type RefusalLogMode } from '../shared/refusal-log'
 import {
   holdsOnlyDefaults,
+  logRefusalsField,
   recordOf,
   toKongSchema,
   type KongField,
@@ -25,10 +27,16 @@ import {
  * the separate plugins, less what consumer-jwt already owns: the scope claims and the realm are
  * consumer-jwt's own, and a token is always there (require_token is moot).
  */
-const { scope_claims: _scopeClaims, realm: _scopeRealm, ...scopeFields } = scopePluginFields
+const {
+  scope_claims: _scopeClaims,
+  realm: _scopeRealm,
+  log_refusals: _scopeLog,
+  ...scopeFields
+} = scopePluginFields
 const {
   realm: _revocationRealm,
   require_token: _requireToken,
+  log_refusals: _revocationLog,
   check: revocationCheck,
   ...otherRevocationFields
 } = revocationPluginFields
@@ -280,6 +288,7 @@ export const fields = {
     description:
       'Revocation lookups in the same event, after verification (the settings of jwt-revocation). Unset: no revocation check. Costs no PDK call: the consumer and the claims are known; Redis is asked at most once.',
   },
+  log_refusals: logRefusalsField,
   share_token: {
     type: 'boolean',
     default: true,
@@ -362,6 +371,7 @@ export interface Config {
   /** jwt-revocation's settings, with consumer-jwt's realm; undefined: no revocation check. */
   readonly revocation: RevocationConfig | undefined
   readonly share_token: boolean
+  readonly log_refusals: RefusalLogMode
   readonly jwks_timeout_ms: number
   readonly jwks_cache_ttl: number
   readonly jwks_cooldown: number
@@ -685,6 +695,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     scopes,
     revocation,
     share_token: bool(raw, 'share_token', '', true),
+    log_refusals: parseLogRefusals(raw),
     jwks_timeout_ms: int(raw, 'jwks_timeout_ms', 100, 5000, 2000),
     jwks_cache_ttl: int(raw, 'jwks_cache_ttl', 1, 86400, 300),
     jwks_cooldown: int(raw, 'jwks_cooldown', 0, 3600, 30),

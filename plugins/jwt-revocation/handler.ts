@@ -2,7 +2,8 @@ import { nowSeconds, systemClock, type Clock } from '../shared/clock'
 import { PluginError } from '../shared/errors'
 import { stderrLogger, type Logger } from '../shared/logger'
 import { adaptKong } from '../shared/pdk/adapt'
-import { runPhase, tryParse, type ParsedConfig } from '../shared/pdk/boundary'
+import { runPhase, tryParse, type ParsedConfig, type PhaseOptions } from '../shared/pdk/boundary'
+import { refusalLog, type RefusalLog } from '../shared/refusal-log'
 import type { KongConsumer, Pdk } from '../shared/pdk/port'
 import { readVerifiedToken } from '../shared/pdk/shared-context'
 import { sharedRevocationStore } from '../shared/revocation/redis-revocation-store'
@@ -30,6 +31,8 @@ export interface HandlerDeps {
   /** Where lookups go; defaults to the process-wide Redis store for the config's settings. */
   readonly storeFor?: (config: Config, logger: Logger) => RevocationStore
   readonly clock?: Clock
+  /** Where refusals go; defaults to the config's log_refusals. */
+  readonly refusals?: RefusalLog
 }
 
 /** The process-wide Redis store for these settings (one connection per distinct settings). */
@@ -152,17 +155,23 @@ export function throttledLog(
 /** The class kong-pdk instantiates per plugin configuration; its constructor never throws. */
 export class JwtRevocationHandler {
   readonly #check: ParsedConfig<RevocationCheck>
-  readonly #logger: Logger
+  readonly #phase: PhaseOptions
 
   constructor(config: unknown, deps: HandlerDeps = {}) {
     const logger = deps.logger ?? stderrLogger(NAME)
     const storeFor = deps.storeFor ?? defaultStore
     const unavailableLog = throttledLog(logger)
-    this.#logger = logger
     this.#check = tryParse((raw) => {
       const parsed = parseConfig(raw)
       return new RevocationCheck(parsed, () => storeFor(parsed, logger), unavailableLog, deps.clock)
     }, config)
+    const settings = this.#check.ok ? this.#check.value.config : undefined
+    this.#phase = {
+      plugin: NAME,
+      realm: settings?.realm ?? 'kong',
+      logger,
+      refusals: deps.refusals ?? refusalLog(NAME, settings?.log_refusals ?? 'summary', logger),
+    }
   }
 
   async access(kong: unknown): Promise<void> {
@@ -171,9 +180,6 @@ export class JwtRevocationHandler {
 
   /** The access phase against any port implementation (tests use a typed fake). */
   async accessWith(pdk: Pdk): Promise<void> {
-    const realm = this.#check.ok ? this.#check.value.config.realm : 'kong'
-    await runPhase(pdk, this.#check, { plugin: NAME, realm, logger: this.#logger }, (p, check) =>
-      checkRevocation(p, check),
-    )
+    await runPhase(pdk, this.#check, this.#phase, (p, check) => checkRevocation(p, check))
   }
 }

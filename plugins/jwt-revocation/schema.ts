@@ -1,5 +1,6 @@
 import { PluginError } from '../shared/errors'
-import { toKongSchema, type KongField } from '../shared/schema/kong-fields'
+import { parseLogRefusals, type RefusalLogMode } from '../shared/refusal-log'
+import { logRefusalsField, toKongSchema, type KongField } from '../shared/schema/kong-fields'
 import {
   parseRedisSettings,
   redisRecordField,
@@ -47,6 +48,8 @@ export interface Config {
   readonly cache_ttl_ms: number
   /** The realm of the WWW-Authenticate challenge. */
   readonly realm: string
+  /** Refusals in Kong's log: counted per minute (summary) or one line each (every). */
+  readonly log_refusals: RefusalLogMode
 }
 
 export const fields = {
@@ -133,6 +136,7 @@ export const fields = {
     len_min: 1,
     description: 'The `realm` of the `WWW-Authenticate: Bearer` challenge on a 401.',
   },
+  log_refusals: logRefusalsField,
 } as const satisfies Record<keyof Config, KongField>
 
 export const Schema = toKongSchema(fields)
@@ -199,5 +203,6 @@ export function parseConfig(raw: unknown): Config {
     timeout_ms: int('timeout_ms', 250, 10, 5000),
     cache_ttl_ms: int('cache_ttl_ms', 1000, 0, 60_000),
     realm: text('realm', 'kong', /^.+$/, 'must be a non-empty string'),
+    log_refusals: parseLogRefusals(r),
   })
 }

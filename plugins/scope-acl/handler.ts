@@ -1,7 +1,8 @@
 import type { Logger } from '../shared/logger'
 import { stderrLogger } from '../shared/logger'
 import { adaptKong } from '../shared/pdk/adapt'
-import { runPhase, tryParse, type ParsedConfig } from '../shared/pdk/boundary'
+import { runPhase, tryParse, type ParsedConfig, type PhaseOptions } from '../shared/pdk/boundary'
+import { refusalLog, type RefusalLog, type RefusalLogMode } from '../shared/refusal-log'
 import type { Pdk } from '../shared/pdk/port'
 import { readVerifiedToken } from '../shared/pdk/shared-context'
 import type { JWTPayload } from 'jose'
@@ -79,6 +80,8 @@ export interface ScopeAclDeps {
   /** Turns what kong-pdk passes a phase into the port; tests hand FakeKong through as is. */
   readonly adapt?: (kong: unknown) => Pdk
   readonly logger?: Logger
+  /** Where refusals go; defaults to the config's log_refusals. */
+  readonly refusals?: RefusalLog
 }
 
 /**
@@ -90,20 +93,28 @@ export class ScopeAclPlugin {
   readonly #config: ParsedConfig<Policy>
   readonly #adapt: (kong: unknown) => Pdk
   readonly #logger: Logger
+  readonly #phase: PhaseOptions
 
   constructor(raw: unknown, deps: ScopeAclDeps = {}) {
-    this.#config = tryParse((value) => compilePolicy(parseConfig(value)), raw)
+    let mode: RefusalLogMode = 'summary'
+    this.#config = tryParse((value) => {
+      const parsed = parseConfig(value)
+      mode = parsed.log_refusals
+      return compilePolicy(parsed)
+    }, raw)
     this.#adapt = deps.adapt ?? adaptKong
     this.#logger = deps.logger ?? stderrLogger(NAME)
+    this.#phase = {
+      plugin: NAME,
+      realm: this.#config.ok ? this.#config.value.realm : 'kong',
+      logger: this.#logger,
+      refusals: deps.refusals ?? refusalLog(NAME, mode, this.#logger),
+    }
   }
 
   async access(kong: unknown): Promise<void> {
-    const realm = this.#config.ok ? this.#config.value.realm : 'kong'
-    await runPhase(
-      this.#adapt(kong),
-      this.#config,
-      { plugin: NAME, realm, logger: this.#logger },
-      (pdk, policy) => checkAccess(pdk, policy, this.#logger),
+    await runPhase(this.#adapt(kong), this.#config, this.#phase, (pdk, policy) =>
+      checkAccess(pdk, policy, this.#logger),
     )
   }
 }

@@ -1,5 +1,11 @@
 import { PluginError } from '../shared/errors'
-import { recordOf, toKongSchema, type KongField } from '../shared/schema/kong-fields'
+import { parseLogRefusals, type RefusalLogMode } from '../shared/refusal-log'
+import {
+  logRefusalsField,
+  recordOf,
+  toKongSchema,
+  type KongField,
+} from '../shared/schema/kong-fields'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
 import { isWildcard, MATCH_MODES, type MatchMode } from '../shared/scopes/match'
 
@@ -55,6 +61,7 @@ export interface Config {
   readonly wildcard_suffix: boolean
   readonly publish_groups: boolean
   readonly realm: string
+  readonly log_refusals: RefusalLogMode
 }
 
 const matchField = {
@@ -179,6 +186,7 @@ export const fields = {
     default: 'kong',
     description: 'Realm of the WWW-Authenticate challenge sent with a 401 or 403.',
   },
+  log_refusals: logRefusalsField,
 } satisfies Record<keyof Config, KongField>
 
 export const Schema = toKongSchema(fields)
@@ -380,5 +388,6 @@ export function parseConfig(raw: unknown): Config {
     wildcard_suffix,
     publish_groups: bool(raw, 'publish_groups', '', false),
     realm: text(raw, 'realm', '', 'kong'),
+    log_refusals: parseLogRefusals(raw),
   })
 }

@@ -1,5 +1,6 @@
 import { isPluginError, PluginError, type ErrorCode } from '../errors'
 import type { Logger } from '../logger'
+import type { RefusalLog } from '../refusal-log'
 import type { Pdk } from './port'
 import { refusal } from './respond'
 
@@ -24,6 +25,8 @@ export interface PhaseOptions {
   readonly plugin: string
   readonly realm: string
   readonly logger: Logger
+  /** Where refusals are counted or written (log_refusals); never a line per request by default. */
+  readonly refusals: RefusalLog
   /** A phase still running after this many ms is ended with a 500 (Kong would proxy at 60 s). */
   readonly deadlineMs?: number
 }
@@ -31,6 +34,9 @@ export interface PhaseOptions {
 const DEFAULT_DEADLINE_MS = 10_000
 
 class AfterExit extends Error {}
+
+/** Bad configs already logged (one line per instance). */
+const reported = new WeakSet<object>()
 
 /**
  * Every phase of every plugin runs through here (handlers pass `adaptKong(kong)`). kong-pdk swallows exceptions and Kong then
@@ -61,7 +67,11 @@ export async function runPhase<T>(
   )
 
   if (!config.ok) {
-    options.logger.error(`refusing every request: ${config.error.message}`)
+    // Once per instance, not per request: every request of this instance gets the same 500.
+    if (!reported.has(config)) {
+      reported.add(config)
+      options.logger.error(`refusing every request: ${config.error.message}`)
+    }
     end('ERR_CONFIG_INVALID', config.error)
     return
   }
@@ -84,7 +94,7 @@ export async function runPhase<T>(
   } catch (error) {
     if (error instanceof AfterExit) return
     if (isPluginError(error)) {
-      options.logger.info(`denied ${error.message}`)
+      options.refusals.record(error)
       end(error.code, error)
       return
     }

@@ -98,3 +98,13 @@ export function holdsOnlyDefaults(
     return field.default !== undefined && JSON.stringify(value) === JSON.stringify(field.default)
   })
 }
+
+/** Every plugin's `log_refusals` setting (plugins/shared/refusal-log.ts). */
+export const logRefusalsField = {
+  type: 'string',
+  default: 'summary',
+  one_of: ['summary', 'every'],
+  required: true,
+  description:
+    "How refusals reach Kong's log (through the plugin server's stderr, at [info]): summary writes one line per minute with counts per code and one example each; every writes a line per refusal with its detail.",
+} as const satisfies StringField

@@ -15,6 +15,8 @@ function setup(config: Record<string, unknown> = {}, req: FakeRequest = {}) {
     {
       credentials: [{ key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET }],
       claims_to_headers: [{ claim: 'sub', header: 'X-Subject' }],
+      // Every refusal written with its detail, so tests can see what reached the log.
+      log_refusals: 'every',
       ...config,
     },
     { clock, env: {}, logger },
@@ -257,6 +259,7 @@ describe('consumer-jwt: (handler)', () => {
           },
         ],
         jwks_timeout_ms: 200,
+        log_refusals: 'every',
       },
       {
         clock,

@@ -28,14 +28,18 @@ function setup(config: Record<string, unknown> = {}, token: string | null = jwt(
   const store = new MemoryRevocationStore('jwt-revocation:', clock)
   const logger = new MemoryLogger()
   const storeConfigs: Config[] = []
-  const handler = new JwtRevocationHandler(config, {
-    logger,
-    clock,
-    storeFor: (c) => {
-      storeConfigs.push(c)
-      return store
+  // Every refusal written with its detail, so tests can see what reached the log.
+  const handler = new JwtRevocationHandler(
+    { log_refusals: 'every', ...config },
+    {
+      logger,
+      clock,
+      storeFor: (c) => {
+        storeConfigs.push(c)
+        return store
+      },
     },
-  })
+  )
   const kong = new FakeKong({ headers: { authorization: 'Bearer x' } })
   if (token !== null) kong.shared.set('authenticated_jwt_token', token)
   kong.authenticated = { consumer: { id: 'c-1', username: 'partner' }, credential: null }

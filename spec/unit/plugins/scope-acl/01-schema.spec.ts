@@ -53,6 +53,7 @@ describe('scope-acl: (schema)', () => {
     expect(config).toEqual({
       rules: [{ methods: ['GET'], scopes: ['a'], match: 'all', log_only: false }],
       default_rule: null,
+      log_refusals: 'summary',
       allow_unlisted_methods: false,
       routes: [],
       scope_claims: ['scope', 'scp'],
@@ -226,6 +227,7 @@ describe('scope-acl: (schema)', () => {
       'wildcard_suffix',
       'publish_groups',
       'realm',
+      'log_refusals',
     ])
   })
 })

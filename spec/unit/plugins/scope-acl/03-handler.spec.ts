@@ -36,7 +36,12 @@ async function run(
   if (token !== undefined) fake.shared.set('authenticated_jwt_token', token)
   setup?.(fake)
   const logger = new MemoryLogger()
-  const plugin = new ScopeAclPlugin(config, { adapt: (kong) => kong as Pdk, logger })
+  // Every refusal written with its detail, so tests can see what reached the log.
+  const withLog =
+    typeof config === 'object' && config !== null && !Array.isArray(config)
+      ? { log_refusals: 'every', ...config }
+      : config
+  const plugin = new ScopeAclPlugin(withLog, { adapt: (kong) => kong as Pdk, logger })
   await plugin.access(fake)
   return { fake, logger }
 }

@@ -1,0 +1,103 @@
+import { PluginError, type ErrorCode } from './errors'
+import type { Logger } from './logger'
+
+/**
+ * How refusals reach Kong's log. Each line a plugin server prints costs Kong's worker a read
+ * and a log write, so a flood of bad tokens must not print a line per request:
+ * - `summary` (default): counted per code, one line per interval per plugin, with the detail
+ *   of the first refusal of each code in that interval (a sample);
+ * - `every`: one line per refusal with its detail, for debugging a client.
+ */
+export const REFUSAL_LOG_MODES = ['summary', 'every'] as const
+export type RefusalLogMode = (typeof REFUSAL_LOG_MODES)[number]
+
+export const REFUSAL_SUMMARY_INTERVAL_MS = 60_000
+
+export interface RefusalLog {
+  record(error: PluginError): void
+}
+
+export interface Scheduler {
+  /** Runs `fn` once after `ms`; must not keep the process alive. */
+  after(ms: number, fn: () => void): void
+}
+
+const unrefTimer: Scheduler = {
+  after: (ms, fn) => {
+    setTimeout(fn, ms).unref()
+  },
+}
+
+/** Counts per code over one interval, then writes one line and starts over on the next refusal. */
+export class RefusalSummary implements RefusalLog {
+  #counts = new Map<ErrorCode, { n: number; sample: string }>()
+  #open = false
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly intervalMs = REFUSAL_SUMMARY_INTERVAL_MS,
+    private readonly scheduler: Scheduler = unrefTimer,
+  ) {}
+
+  record(error: PluginError): void {
+    const entry = this.#counts.get(error.code)
+    if (entry !== undefined) entry.n++
+    else this.#counts.set(error.code, { n: 1, sample: error.message })
+    if (this.#open) return
+    this.#open = true
+    this.scheduler.after(this.intervalMs, () => this.flush())
+  }
+
+  /** Writes the line for the interval so far (nothing when there was no refusal). */
+  flush(): void {
+    this.#open = false
+    const counts = [...this.#counts.entries()].sort((a, b) => b[1].n - a[1].n)
+    this.#counts = new Map()
+    if (counts.length === 0) return
+    const total = counts.reduce((n, [, e]) => n + e.n, 0)
+    const seconds = Math.round(this.intervalMs / 1000)
+    this.logger.info(
+      `refused ${total} request(s) in ${seconds} s: ${counts.map(([code, e]) => `${code} ${e.n}`).join(', ')}; first of each: ${counts.map(([, e]) => e.sample).join(' | ')}`,
+    )
+  }
+}
+
+/** One line per refusal, with its detail. */
+export class EveryRefusal implements RefusalLog {
+  constructor(private readonly logger: Logger) {}
+  record(error: PluginError): void {
+    this.logger.info(`denied ${error.message}`)
+  }
+}
+
+const summaries = new Map<string, RefusalSummary>()
+
+/**
+ * The refusal log of a plugin in this process. Summaries are per plugin, not per instance:
+ * Kong starts an instance per plugin configuration (route-level instances, every config push),
+ * and one line per plugin and interval is what an operator reads.
+ */
+export function refusalLog(plugin: string, mode: RefusalLogMode, logger: Logger): RefusalLog {
+  if (mode === 'every') return new EveryRefusal(logger)
+  let summary = summaries.get(plugin)
+  if (summary === undefined) {
+    summary = new RefusalSummary(logger)
+    summaries.set(plugin, summary)
+  }
+  return summary
+}
+
+/**
+ * Reads `log_refusals` from a config Kong sent (default summary).
+ * @throws PluginError ERR_CONFIG_INVALID for any other value.
+ */
+export function parseLogRefusals(raw: Readonly<Record<string, unknown>>): RefusalLogMode {
+  const v = raw['log_refusals']
+  if (v === undefined || v === null) return 'summary'
+  if (typeof v === 'string' && (REFUSAL_LOG_MODES as readonly string[]).includes(v))
+    return v as RefusalLogMode
+  throw new PluginError(
+    'ERR_CONFIG_INVALID',
+    `log_refusals: must be one of ${REFUSAL_LOG_MODES.join(', ')}`,
+  )
+}
