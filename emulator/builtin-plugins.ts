@@ -4,14 +4,24 @@
  * key-auth (priority 1250): enough of Kong 3.9's kong/plugins/key-auth/handler.lua to replay
  * recording 06 — key from header or query (key_names), 401 `No API key found in request` with
  * `WWW-Authenticate: Key`, 401 `Unauthorized` for an unknown key, and on success the consumer is
- * authenticated and X-Consumer-* / X-Credential-Identifier are set upstream. `anonymous`,
- * `key_in_body` and `realm` are NOT emulated.
+ * authenticated and X-Consumer-* / X-Credential-Identifier are set upstream. `anonymous` (logical
+ * OR) is from reading 3.9.3's handler.lua, not recorded. `key_in_body` and `realm` are NOT
+ * emulated.
  *
  * jwt (priority 1450): Kong 3.9.3's kong/plugins/jwt/{handler,jwt_parser}.lua, FROM READING THE
  * SOURCE, NOT RECORDED (no recording has the jwt plugin). See `jwt` below and emulator/README.md.
+ *
+ * acl (priority 950): Kong 3.9.3's kong/plugins/acl/{handler,groups}.lua, FROM READING THE
+ * SOURCE, NOT RECORDED. See `acl` below and emulator/README.md.
  */
 import crypto from 'node:crypto'
-import type { ConsumerEntity, DeclarativeConfig, JwtSecret } from './declarative-config'
+import type {
+  AclEntity,
+  ConsumerEntity,
+  DeclarativeConfig,
+  JwtSecret,
+  KeyAuthCredential,
+} from './declarative-config'
 import { isPlainObject, LuaError } from './lua-values'
 import { consumerView, kongErrorBody } from './pdk'
 import type { HeaderList, Phase, RequestContext } from './request-context'
@@ -43,6 +53,73 @@ function errorExit(
   ctx.exit = { status, headers, body: rendered.body, source: 'error' }
 }
 
+/** Lua truthiness: everything but nil and false. */
+function luaTruthy(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== false
+}
+
+/** kong.service.request.set_header / clear_header for the X-Consumer-* family. */
+function setOrClear(ctx: RequestContext, name: string, value: string | undefined): void {
+  if (value === undefined) ctx.headers.delete(name)
+  else ctx.headers.set(name, [value])
+}
+
+type KeyAuthRefusal = { readonly status: 401; readonly message: string }
+
+/** key-auth handler.lua do_authentication: the refusal, or the credential and its consumer. */
+function authenticateKey(
+  ctx: RequestContext,
+  conf: Readonly<Record<string, unknown>>,
+  config: DeclarativeConfig,
+): KeyAuthRefusal | { credential: KeyAuthCredential; consumer: ConsumerEntity } {
+  const names = Array.isArray(conf['key_names']) ? (conf['key_names'] as string[]) : ['apikey']
+  const query = new URLSearchParams(ctx.rawQuery ?? '')
+  let key: string | undefined
+  for (const name of names) {
+    if (conf['key_in_header'] !== false) key = ctx.headers.get(name)
+    if (key === undefined && conf['key_in_query'] !== false) key = query.get(name) ?? undefined
+    if (key !== undefined) {
+      if (conf['hide_credentials'] === true) {
+        ctx.headers.delete(name)
+        query.delete(name)
+        ctx.upstreamQuery = query.toString()
+      }
+      break
+    }
+  }
+  if (key === undefined || key === '')
+    return { status: 401, message: 'No API key found in request' }
+  const credential = config.keyauthCredentials.find((c) => c.key === key)
+  const consumer = credential
+    ? config.consumers.find((c) => c.id === credential.consumer.id)
+    : undefined
+  if (!credential || !consumer) return { status: 401, message: 'Unauthorized' }
+  return { credential, consumer }
+}
+
+/** key-auth handler.lua set_consumer: authenticate, then the upstream headers. */
+function setKeyAuthConsumer(
+  ctx: RequestContext,
+  consumer: ConsumerEntity,
+  credential?: KeyAuthCredential,
+): void {
+  ctx.consumer = consumerView(consumer)
+  ctx.credential = credential
+    ? {
+        id: credential.id,
+        key: credential.key,
+        consumer: { id: consumer.id },
+        created_at: credential.created_at,
+      }
+    : undefined
+  ctx.authenticatedConsumer = consumer
+  setOrClear(ctx, 'X-Consumer-ID', consumer.id)
+  setOrClear(ctx, 'X-Consumer-Custom-ID', consumer.custom_id)
+  setOrClear(ctx, 'X-Consumer-Username', consumer.username)
+  setOrClear(ctx, 'X-Credential-Identifier', credential?.id)
+  setOrClear(ctx, 'X-Anonymous-Consumer', credential ? undefined : 'true')
+}
+
 const keyAuth: BuiltinPlugin = {
   name: 'key-auth',
   priority: 1250,
@@ -66,48 +143,23 @@ const keyAuth: BuiltinPlugin = {
   handlers: {
     access(ctx, conf, config) {
       if (conf['run_on_preflight'] === false && ctx.method === 'OPTIONS') return
-      const names = Array.isArray(conf['key_names']) ? (conf['key_names'] as string[]) : ['apikey']
-      const query = new URLSearchParams(ctx.rawQuery ?? '')
-      let key: string | undefined
-      for (const name of names) {
-        if (conf['key_in_header'] !== false) key = ctx.headers.get(name)
-        if (key === undefined && conf['key_in_query'] !== false) key = query.get(name) ?? undefined
-        if (key !== undefined) {
-          if (conf['hide_credentials'] === true) {
-            ctx.headers.delete(name)
-            query.delete(name)
-            ctx.upstreamQuery = query.toString()
-          }
-          break
-        }
-      }
-      if (key === undefined || key === '') {
-        errorExit(ctx, 401, 'No API key found in request', { 'WWW-Authenticate': 'Key' })
+      const anonymous = typeof conf['anonymous'] === 'string' ? conf['anonymous'] : undefined
+      // logical OR (anonymous set): another auth plugin already set a credential → nothing to do
+      if (anonymous !== undefined && luaTruthy(ctx.credential)) return
+      const outcome = authenticateKey(ctx, conf, config)
+      if (!('status' in outcome)) {
+        setKeyAuthConsumer(ctx, outcome.consumer, outcome.credential)
         return
       }
-      const cred = config.keyauthCredentials.find((c) => c.key === key)
-      const consumer = cred ? config.consumers.find((c) => c.id === cred.consumer.id) : undefined
-      if (!cred || !consumer) {
-        errorExit(ctx, 401, 'Unauthorized', { 'WWW-Authenticate': 'Key' })
+      if (anonymous === undefined) {
+        errorExit(ctx, outcome.status, outcome.message, { 'WWW-Authenticate': 'Key' })
         return
       }
-      const set = (name: string, v: string | undefined): void => {
-        if (v === undefined) ctx.headers.delete(name)
-        else ctx.headers.set(name, [v])
-      }
-      set('X-Consumer-ID', consumer.id)
-      set('X-Consumer-Custom-ID', consumer.custom_id)
-      set('X-Consumer-Username', consumer.username)
-      set('X-Credential-Identifier', cred.id)
-      ctx.headers.delete('X-Anonymous-Consumer')
-      ctx.consumer = consumerView(consumer)
-      ctx.credential = {
-        id: cred.id,
-        key: cred.key,
-        consumer: { id: consumer.id },
-        created_at: cred.created_at,
-      }
-      ctx.authenticatedConsumer = consumer
+      // kong.client.load_consumer(anonymous, true); not found → set_consumer(nil) →
+      // kong.client.authenticate(nil, nil) raises → Kong's 500
+      const fallback = loadConsumer(config, anonymous)
+      if (!fallback) throw new LuaError('either credential or consumer must be provided')
+      setKeyAuthConsumer(ctx, fallback)
     },
   },
 }
@@ -509,4 +561,170 @@ const jwt: BuiltinPlugin = {
   },
 }
 
-export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [keyAuth, jwt]
+// ---------------------------------------------------------------------------------------------
+// acl — Kong 3.9.3's bundled plugin, emulated from reading kong/plugins/acl/handler.lua and
+// groups.lua (tag 3.9.3), not from a recording.
+//
+// Mode DENY when config.deny has a first element, else ALLOW. The groups decided on are the
+// authenticated groups (kong.ctx.shared.authenticated_groups if a table, else
+// ngx.ctx.authenticated_groups) when there is no consumer, or when the consumer has no credential
+// (anonymous) or always_use_authenticated_groups is set and such groups exist; otherwise the
+// consumer's `acls` rows. Refusals are kong.response.error: 403 "You cannot consume this service",
+// or 401 (default message) when there is nothing to decide on and no credential. An allowed
+// request carries the decided groups upstream (X-Consumer-Groups / X-Authenticated-Groups) unless
+// hide_groups_header. Lua details kept: group_in_groups answers nil (not false) on no match, so a
+// DENY decision on authenticated groups that passes sets no header; a consumer without groups in
+// DENY mode is allowed with an empty X-Consumer-Groups (the PDK sends "" as " ").
+// ---------------------------------------------------------------------------------------------
+
+export const ACL_FORBIDDEN = 'You cannot consume this service'
+export const AUTHENTICATED_GROUPS = 'authenticated_groups'
+
+/** kong.tools.utils is_valid_uuid. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** A Lua table as the emulator stores one (viaLua: arrays, maps, `[]` for the empty table). */
+function isLuaTable(v: unknown): v is unknown[] | Record<string, unknown> {
+  return Array.isArray(v) || isPlainObject(v)
+}
+
+/** groups.lua get_authenticated_groups: the sequence part of the table, or undefined (nil). */
+export function authenticatedGroups(ctx: RequestContext): unknown[] | undefined {
+  let groups = ctx.ctxShared.get(AUTHENTICATED_GROUPS)
+  if (!isLuaTable(groups)) {
+    groups = ctx.ngxCtx.get(AUTHENTICATED_GROUPS)
+    // a non-table here is logged by Kong ("invalid authenticated_groups, a table was expected")
+    if (!isLuaTable(groups)) return undefined
+  }
+  return Array.isArray(groups) ? [...groups] : [] // `#t` of a table without a sequence is 0
+}
+
+/** groups.lua get_current_consumer_id: consumer.id, else credential.consumer_id (Lua `or`). */
+function currentConsumerId(ctx: RequestContext): unknown {
+  const fromConsumer = isPlainObject(ctx.consumer) ? ctx.consumer['id'] : undefined
+  if (luaTruthy(fromConsumer)) return fromConsumer
+  const fromCredential = isPlainObject(ctx.credential) ? ctx.credential['consumer_id'] : undefined
+  return luaTruthy(fromCredential) ? fromCredential : undefined
+}
+
+/**
+ * groups.lua get_consumer_groups via kong.db.acls:each_for_consumer: the consumer's group names;
+ * an empty list stands for Kong's nil. DB-less Kong iterates the LMDB prefix
+ * `acls|<ws>|consumer|<consumer id>|<acl id>`, so rows come in byte order of their ids. The DAO
+ * validates the foreign key first: an id that is not a UUID string is an error, which the
+ * handler raises.
+ */
+export function consumerGroups(config: DeclarativeConfig, consumerId: unknown): string[] {
+  if (typeof consumerId !== 'string' || !UUID.test(consumerId)) {
+    const why = typeof consumerId === 'string' ? 'expected a valid UUID' : 'expected a string'
+    throw new LuaError(`[off] invalid primary key: '{id="${why}"}'`)
+  }
+  const byId = (a: AclEntity, b: AclEntity): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  return config.acls
+    .filter((a) => a.consumer.id === consumerId)
+    .sort(byId)
+    .map((a) => a.group)
+}
+
+/** table.concat(groups, ", "): strings and numbers only, like Lua. */
+function concatGroups(groups: readonly unknown[]): string {
+  return groups
+    .map((g, i) => {
+      if (typeof g === 'string') return g
+      if (typeof g === 'number') return String(g)
+      throw new LuaError(`invalid value (at index ${i + 1}) in table for 'concat'`)
+    })
+    .join(', ')
+}
+
+type AclVerdict =
+  | { readonly refuse: 401 | 403 }
+  | { readonly header?: { readonly name: string; readonly value: string } }
+
+/**
+ * handler.lua get_to_be_blocked: `true` = blocked, a string = allowed (the header value, "" when
+ * hidden), undefined = allowed without a header (Lua nil from group_in_groups).
+ */
+function toBeBlocked(
+  deny: boolean,
+  hide: boolean,
+  groups: readonly unknown[],
+  inGroup: boolean | undefined,
+): true | string | undefined {
+  const blocked = deny ? inGroup : inGroup !== true
+  if (blocked === false) return hide ? '' : concatGroups(groups)
+  return blocked === true ? true : undefined
+}
+
+/** handler.lua ACLHandler:access as a value: the refusal, or the header to set (if any). */
+export function aclDecision(
+  ctx: RequestContext,
+  conf: Readonly<Record<string, unknown>>,
+  config: DeclarativeConfig,
+): AclVerdict {
+  const deny = Array.isArray(conf['deny']) && conf['deny'].length > 0
+  const configured = stringList(deny ? conf['deny'] : conf['allow'])
+  const hide = conf['hide_groups_header'] === true
+  const credential = luaTruthy(ctx.credential)
+  const onAuthenticated = (groups: readonly unknown[]): true | string | undefined =>
+    toBeBlocked(deny, hide, groups, configured.some((g) => groups.includes(g)) ? true : undefined)
+
+  let consumerId = currentConsumerId(ctx)
+  let verdict: true | string | undefined
+  if (consumerId === undefined) {
+    const groups = authenticatedGroups(ctx)
+    if (!groups) return { refuse: credential ? 403 : 401 }
+    verdict = onAuthenticated(groups)
+  } else {
+    const groups =
+      !credential || conf['always_use_authenticated_groups'] === true
+        ? authenticatedGroups(ctx)
+        : undefined
+    if (groups) {
+      consumerId = undefined
+      verdict = onAuthenticated(groups)
+    } else {
+      const own = consumerGroups(config, consumerId)
+      if (own.length === 0 && !deny) return { refuse: credential ? 403 : 401 }
+      verdict = toBeBlocked(
+        deny,
+        hide,
+        own,
+        configured.some((g) => own.includes(g)),
+      )
+    }
+  }
+  if (verdict === true) return { refuse: 403 }
+  if (hide || verdict === undefined) return {}
+  return {
+    header: {
+      name: consumerId !== undefined ? 'X-Consumer-Groups' : 'X-Authenticated-Groups',
+      // kong.service.request.set_header sends "" as " " (checks.normalize_multi_header)
+      value: verdict === '' ? ' ' : verdict,
+    },
+  }
+}
+
+const acl: BuiltinPlugin = {
+  name: 'acl',
+  priority: 950,
+  fields: [
+    { allow: { type: 'array', elements: { type: 'string' } } },
+    { deny: { type: 'array', elements: { type: 'string' } } },
+    { hide_groups_header: { type: 'boolean', required: true, default: false } },
+    { always_use_authenticated_groups: { type: 'boolean', required: true, default: false } },
+  ],
+  handlers: {
+    access(ctx, conf, config) {
+      const verdict = aclDecision(ctx, conf, config)
+      if ('refuse' in verdict) {
+        if (verdict.refuse === 403) errorExit(ctx, 403, ACL_FORBIDDEN, {})
+        else errorExit(ctx, 401, 'Unauthorized', {}) // kong.response.error(401): default message
+        return
+      }
+      if (verdict.header) ctx.headers.set(verdict.header.name, [verdict.header.value])
+    },
+  },
+}
+
+export const BUILTIN_PLUGINS: readonly BuiltinPlugin[] = [keyAuth, jwt, acl]

@@ -3,10 +3,12 @@
  *
  * Supported: services (url, or protocol/host/port/path), routes (nested or top-level with a
  * `service` reference), upstreams with targets, consumers (id, username, custom_id, tags, nested
- * plugins, key-auth credentials and jwt_secrets), plugins at global / service / route / consumer scope (nested,
- * or top-level referring to entities by name or id), `enabled`. Field defaults are Kong's
- * (route: strip_path true, preserve_host false, path_handling v0, protocols http/https, …).
- * Plugin `config` is validated later against the plugin's dumped schema (emulator/schema.ts).
+ * plugins, key-auth credentials, jwt_secrets and acls), plugins at global / service / route /
+ * consumer scope (nested, or top-level referring to entities by name or id), `enabled`. Field
+ * defaults are Kong's (route: strip_path true, preserve_host false, path_handling v0, protocols
+ * http/https, …). Plugin `config` is validated later against the plugin's dumped schema
+ * (emulator/schema.ts); the bundled acl plugin's schema-level rules (no consumer scope, exactly one
+ * of config.allow / config.deny) are checked here.
  */
 import crypto from 'node:crypto'
 import { parse as parseYaml } from 'yaml'
@@ -135,6 +137,17 @@ const JWT_SECRET_KEYS = [
   'created_at',
 ]
 
+/** An `acls` row (Kong's kong/plugins/acl/daos.lua): one group of one consumer. */
+export interface AclEntity {
+  readonly id: string
+  readonly consumer: { readonly id: string }
+  readonly group: string
+  readonly tags?: readonly string[]
+  readonly created_at: number
+}
+
+const ACL_KEYS = ['id', 'consumer', 'group', 'tags', 'created_at']
+
 export interface DeclarativeConfig {
   readonly services: readonly ServiceEntity[]
   readonly routes: readonly RouteEntity[]
@@ -143,6 +156,7 @@ export interface DeclarativeConfig {
   readonly plugins: readonly PluginEntity[]
   readonly keyauthCredentials: readonly KeyAuthCredential[]
   readonly jwtSecrets: readonly JwtSecret[]
+  readonly acls: readonly AclEntity[]
 }
 
 export class ConfigError extends Error {
@@ -315,6 +329,8 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
   const pendingPlugins: Array<{ raw: Raw; scope: Scope; where: string }> = []
   const keyauth: Array<{ raw: Raw; consumer?: string }> = []
   const jwt: Array<{ raw: Raw; consumer: string; where: string }> = []
+  // idKey: the consumer as Kong's id generation sees it (nested: parent id; top level: as written)
+  const acl: Array<{ raw: Raw; consumer: string; idKey: string; where: string }> = []
   const pendingRoutes: Array<{ raw: Raw; serviceRef?: string; where: string }> = []
 
   list(doc['services'], 'services').forEach((raw, i) => {
@@ -385,6 +401,9 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     list(raw['jwt_secrets'], `${where}.jwt_secrets`).forEach((j, n) =>
       jwt.push({ raw: j, consumer: c.id, where: `${where}.jwt_secrets[${n}]` }),
     )
+    list(raw['acls'], `${where}.acls`).forEach((a, n) =>
+      acl.push({ raw: a, consumer: c.id, idKey: c.id, where: `${where}.acls[${n}]` }),
+    )
   })
   list(doc['keyauth_credentials'], 'keyauth_credentials').forEach((k) => {
     const ref = k['consumer']
@@ -405,6 +424,18 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     jwt.push({
       raw: j,
       consumer: findConsumer(consumers, str(id, `${where}.consumer`), where).id,
+      where,
+    })
+  })
+  list(doc['acls'], 'acls').forEach((a, n) => {
+    const ref = a['consumer']
+    const id = isPlainObject(ref) ? (ref['id'] ?? ref['username']) : ref
+    const where = `acls[${n}]`
+    const refText = str(id, `${where}.consumer`)
+    acl.push({
+      raw: a,
+      consumer: findConsumer(consumers, refText, where).id,
+      idKey: refText,
       where,
     })
   })
@@ -455,6 +486,7 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     seen.add(key)
     const config = raw['config'] ?? {}
     if (!isPlainObject(config)) throw new ConfigError(`${where}.config: expected a record`)
+    checkBundledPluginRules(name, config, scope, where)
     const enabled = raw['enabled'] ?? true
     if (typeof enabled !== 'boolean') throw new ConfigError(`${where}.enabled: expected a boolean`)
     const instanceName = optStr(raw['instance_name'], `${where}.instance_name`)
@@ -494,7 +526,74 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     throw new ConfigError(
       `jwt_secrets: uniqueness violation: 'jwt_secrets' entity with key set to '${dup.key}' already declared`,
     )
-  return { services, routes, consumers, upstreams, plugins, keyauthCredentials, jwtSecrets }
+  const acls = acl.map(({ raw, consumer, idKey, where }) =>
+    buildAcl(raw, consumer, idKey, where, now),
+  )
+  const dupAcl = acls.find((a, i) => acls.findIndex((o) => o.id === a.id) !== i)
+  if (dupAcl)
+    throw new ConfigError(
+      `acls: uniqueness violation: 'acls' entity with primary key set to '${dupAcl.id}' already declared`,
+    )
+  return {
+    services,
+    routes,
+    consumers,
+    upstreams,
+    plugins,
+    keyauthCredentials,
+    jwtSecrets,
+    acls,
+  }
+}
+
+/**
+ * An `acls` row. Without an id, the id is derived from the consumer as written and the group, as
+ * Kong's declarative_config.lua derives it from the cache key before references are resolved:
+ * one group declared twice under one consumer is a primary-key clash, while the same pair
+ * declared once nested and once top-level (by username) gives two rows.
+ */
+function buildAcl(
+  raw: Raw,
+  consumer: string,
+  idKey: string,
+  where: string,
+  now: number,
+): AclEntity {
+  checkKeys(raw, ACL_KEYS, where)
+  const group = str(raw['group'], `${where}.group`)
+  const tags = strList(raw['tags'], `${where}.tags`)
+  return {
+    id: optStr(raw['id'], `${where}.id`) ?? stableId('acls', `${idKey}:${group}`),
+    consumer: { id: consumer },
+    group,
+    ...(tags ? { tags } : {}),
+    created_at: num(raw['created_at'], now, `${where}.created_at`),
+  }
+}
+
+/** Kong's schema is_nonempty: not nil/null, not an empty table, not "". */
+function isNonEmpty(v: unknown): boolean {
+  if (v === undefined || v === null || v === '') return false
+  if (Array.isArray(v)) return v.length > 0
+  if (isPlainObject(v)) return Object.keys(v).length > 0
+  return true
+}
+
+/**
+ * The parts of a bundled plugin's Kong schema that sit outside `config.fields` (which
+ * emulator/schema.ts checks): kong/plugins/acl/schema.lua's `consumer = typedefs.no_consumer`
+ * and its entity checks `only_one_of` + `at_least_one_of` on config.allow / config.deny, with
+ * the messages of kong/db/schema/init.lua.
+ */
+function checkBundledPluginRules(name: string, config: Raw, scope: Scope, where: string): void {
+  if (name !== 'acl') return
+  if (scope.consumer !== undefined) throw new ConfigError(`${where}.consumer: value must be null`)
+  const fields = ["'config.allow'", "'config.deny'"].join(', ')
+  const set = [config['allow'], config['deny']].filter(isNonEmpty).length
+  const errors: string[] = []
+  if (set !== 1) errors.push(`exactly one of these fields must be non-empty: ${fields}`)
+  if (set === 0) errors.push(`at least one of these fields must be non-empty: ${fields}`)
+  if (errors.length > 0) throw new ConfigError(`${where}: ${errors.join('; ')}`)
 }
 
 /** Kong's `auto` string fields: utils.random_string(), 32 hex characters. */
