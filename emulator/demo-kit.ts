@@ -10,7 +10,8 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { SignJWT } from 'jose'
-import { parse, stringify } from 'yaml'
+import { stringify } from 'yaml'
+import { parseKongYaml } from './declarative-config'
 
 /** The repository root, from the source tree (emulator/) or the build (dist/emulator/). */
 function repoRoot(): string {
@@ -131,32 +132,77 @@ export async function startDemoIdp(dir = KEYS_DIR): Promise<DemoIdp> {
 
 export interface LocalizeOptions {
   readonly jwksUrl: string
-  /** Redis for jwt-revocation; without one the plugin is left out of the config. */
+  /**
+   * Redis for revocation (consumer-jwt's `revocation`, jwt-revocation); without one, revocation
+   * is switched off (consumer-jwt) or the plugin left out (jwt-revocation).
+   */
   readonly redisUrl: string | undefined
-  /** jwt-revocation's key_prefix, e.g. to keep test keys apart on a shared Redis. */
+  /** The revocation key_prefix, e.g. to keep test keys apart on a shared Redis. */
   readonly redisKeyPrefix?: string
 }
 
+interface PluginDecl {
+  name: string
+  config?: Record<string, unknown>
+}
+
+/** Every plugin declaration of a kong.yml document, at any scope (global, service, route, consumer). */
+export function pluginsOf(doc: unknown): PluginDecl[] {
+  const out: PluginDecl[] = []
+  const visit = (entity: unknown): void => {
+    if (!isObj(entity)) return
+    const plugins = entity['plugins']
+    if (Array.isArray(plugins))
+      for (const p of plugins) if (isObj(p)) out.push(p as unknown as PluginDecl)
+    for (const key of ['services', 'routes', 'consumers']) {
+      const list = entity[key]
+      if (Array.isArray(list)) list.forEach(visit)
+    }
+  }
+  visit(doc)
+  return out
+}
+
 /**
- * kong.yml as written, pointed at local servers: partner-acme's JWKS URL and Redis. Upstream
- * targets are left to the Kong target (the e2e helper points them at its echo upstream).
+ * kong.yml as written, pointed at local servers: partner-acme's JWKS URL and Redis, in every
+ * consumer-jwt and jwt-revocation declaration. Upstream targets are left to the Kong target
+ * (the e2e helper points them at its echo upstream).
  */
 export function localizeKongYml(text: string, o: LocalizeOptions): string {
-  const doc = parse(text) as { plugins?: { name: string; config: Record<string, unknown> }[] }
-  doc.plugins = (doc.plugins ?? []).filter(
-    (p) => p.name !== 'jwt-revocation' || o.redisUrl !== undefined,
-  )
-  for (const plugin of doc.plugins) {
+  const doc = parseKongYaml(text) as Doc
+  const drop = (list: unknown): unknown =>
+    Array.isArray(list)
+      ? list.filter(
+          (p) => !(isObj(p) && p['name'] === 'jwt-revocation' && o.redisUrl === undefined),
+        )
+      : list
+  const prune = (entity: unknown): void => {
+    if (!isObj(entity)) return
+    if ('plugins' in entity) entity['plugins'] = drop(entity['plugins'])
+    for (const key of ['services', 'routes', 'consumers']) {
+      const list = entity[key]
+      if (Array.isArray(list)) list.forEach(prune)
+    }
+  }
+  prune(doc)
+  const pointRedis = (settings: Record<string, unknown>): void => {
+    const redis = isObj(settings['redis']) ? settings['redis'] : {}
+    settings['redis'] = { ...redis, url: o.redisUrl }
+    if (o.redisKeyPrefix !== undefined) settings['key_prefix'] = o.redisKeyPrefix
+  }
+  for (const plugin of pluginsOf(doc)) {
+    const config = plugin.config ?? {}
     if (plugin.name === 'consumer-jwt') {
-      for (const c of (plugin.config.credentials ?? []) as Record<string, unknown>[]) {
-        if (typeof c.jwks_uri === 'string') c.jwks_uri = o.jwksUrl
+      for (const c of (config['credentials'] ?? []) as Record<string, unknown>[]) {
+        if (typeof c['jwks_uri'] === 'string') c['jwks_uri'] = o.jwksUrl
+      }
+      const revocation = config['revocation']
+      if (isObj(revocation)) {
+        if (o.redisUrl === undefined) delete config['revocation']
+        else pointRedis(revocation)
       }
     }
-    if (plugin.name === 'jwt-revocation' && o.redisUrl !== undefined) {
-      const redis = (plugin.config.redis ?? {}) as Record<string, unknown>
-      plugin.config.redis = { ...redis, url: o.redisUrl }
-      if (o.redisKeyPrefix !== undefined) plugin.config.key_prefix = o.redisKeyPrefix
-    }
+    if (plugin.name === 'jwt-revocation' && o.redisUrl !== undefined) pointRedis(config)
   }
   return stringify(doc)
 }
@@ -169,7 +215,7 @@ function isObj(v: unknown): v is Doc {
 
 /** Rewrites services (url or host/port) and upstream targets of a kong.yml to `upstreamUrl`. */
 export function pointAtUpstream(config: string, upstreamUrl: string): string {
-  const doc: unknown = parse(config)
+  const doc: unknown = parseKongYaml(config)
   if (!isObj(doc)) throw new Error('kong.yml must be a map')
   const u = new URL(upstreamUrl)
   const host = u.hostname

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { parse, stringify } from 'yaml'
-import { globexSecret, KONG_YML } from '../../emulator/demo-kit'
+import { stringify } from 'yaml'
+import { parseKongYaml } from '../../emulator/declarative-config'
+import { globexSecret, KONG_YML, pluginsOf } from '../../emulator/demo-kit'
 import { start } from '../../emulator/emulator'
 import { builtPluginDirs } from './helpers/kong-target'
 
@@ -25,11 +26,9 @@ describe('kong.yml: (loads as written, plugin configs validated against the dump
   })
 
   it('would be refused with a field-level error if a plugin config had an unknown field', async () => {
-    const doc = parse(readFileSync(KONG_YML, 'utf8')) as {
-      plugins: { name: string; config: Record<string, unknown> }[]
-    }
-    const plugin = doc.plugins.find((p) => p.name === 'consumer-jwt')
-    if (plugin === undefined) throw new Error('kong.yml has no consumer-jwt plugin')
+    const doc = parseKongYaml(readFileSync(KONG_YML, 'utf8'))
+    const plugin = pluginsOf(doc).find((p) => p.name === 'consumer-jwt')
+    if (plugin?.config === undefined) throw new Error('kong.yml has no consumer-jwt plugin')
     plugin.config.leway = 30 // a typo an operator could make
     await expect(
       start({ config: stringify(doc), pluginDirs: builtPluginDirs(), env }),

@@ -163,8 +163,12 @@ describe('consumer-jwt: (e2e: kong.yml through a Kong target)', () => {
     expect(idp.hits() - before).toBeLessThanOrEqual(1)
   })
 
-  it('authenticates a CORS preflight like any request (run_on_preflight defaults to true)', async () => {
+  it('answers a method no route of kong.yml lists (a CORS preflight) with 404 before any plugin, and proxies nothing', async () => {
     const res = await kong.proxy('/orders', { method: 'OPTIONS' })
-    expect(res.status).toBe(401)
+    expect(res.status).toBe(404)
+    expect(((await res.json()) as { message: string }).message).toBe(
+      'no Route matched with those values',
+    )
+    expect(kong.upstreamRequestFor(res)).toBeUndefined()
   })
 })

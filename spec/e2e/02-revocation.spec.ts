@@ -12,12 +12,12 @@ import {
 import type { KongTarget } from './helpers/kong-target'
 import { startToolkitTarget, type ToolkitTarget } from './helpers/toolkit-target'
 
-// jwt-revocation on every route of kong.yml, behind consumer-jwt: revoke with the CLI, the next
-// request through Kong is refused.
+// Revocation on every API route of kong.yml, checked by consumer-jwt in the same event as the
+// token (its `revocation` setting): revoke with the CLI, the next request through Kong is refused.
 const skip = noRedisReason()
 
 describe.skipIf(skip !== undefined)(
-  `jwt-revocation: (e2e: revoke with the CLI, the next request is refused) ${skip ?? ''}`.trim(),
+  `consumer-jwt revocation: (e2e: revoke with the CLI, the next request is refused) ${skip ?? ''}`.trim(),
   () => {
     let target: ToolkitTarget
     let kong: KongTarget

@@ -3,7 +3,7 @@ import { demoToken, type DemoConsumer } from '../../emulator/demo-kit'
 import type { KongTarget } from './helpers/kong-target'
 import { startToolkitTarget, type ToolkitTarget } from './helpers/toolkit-target'
 
-// scope-acl rules of kong.yml (orders: GET/HEAD orders:read, POST/PUT/PATCH orders:write,
+// The scope of each kong.yml route, checked by its consumer-jwt (orders: GET/HEAD orders:read, POST/PUT/PATCH orders:write,
 // DELETE orders:admin; catalog: reads catalog:read, writes catalog:write) for each consumer.
 let target: ToolkitTarget
 let kong: KongTarget
@@ -27,7 +27,7 @@ async function call(
   return kong.proxy(path, { method, headers: { Authorization: `Bearer ${token}` } })
 }
 
-describe('scope-acl: (e2e: kong.yml rules per route and method)', () => {
+describe('consumer-jwt scopes: (e2e: kong.yml, one route per scope and its methods)', () => {
   it.each([
     ['web-app', 'orders:read orders:write orders:admin', 'GET', '/orders/1'],
     ['web-app', 'orders:read orders:write orders:admin', 'DELETE', '/orders/1'],
@@ -73,14 +73,15 @@ describe('scope-acl: (e2e: kong.yml rules per route and method)', () => {
     expect(((await res.json()) as { code: string }).code).toBe('ERR_SCOPE_CEILING_EXCEEDED')
   })
 
-  it('refuses a method no rule lists (deny by default), also to first-party apps', async () => {
+  it('refuses a method no route lists (Kong 404, deny by default), also to first-party apps', async () => {
     const res = await call(
       'web-app',
       'orders:read orders:write orders:admin',
       'OPTIONS',
       '/orders/1',
     )
-    expect(res.status).toBe(403)
+    expect(res.status).toBe(404)
+    expect(kong.upstreamRequestFor(res)).toBeUndefined()
   })
 
   it('answers 401, not 403, when no token was verified', async () => {

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parse, stringify } from 'yaml'
+import { stringify } from 'yaml'
+import { parseKongYaml } from '../../emulator/declarative-config'
 import {
   demoToken,
   globexSecret,
   KONG_YML,
   localizeKongYml,
+  pluginsOf,
   startDemoIdp,
   type DemoIdp,
 } from '../../emulator/demo-kit'
@@ -15,33 +17,45 @@ import { startKongTarget, type KongTarget } from './helpers/kong-target'
 // endpoint that dies after its keys were fetched, one that was never reachable, and nbf.
 interface Doc {
   consumers: Record<string, unknown>[]
-  plugins: { name: string; config: Record<string, unknown> }[]
+  services: { name: string; routes: { name: string; plugins?: PluginDecl[] }[] }[]
+}
+interface PluginDecl {
+  name: string
+  config: Record<string, unknown>
 }
 
 let kong: KongTarget
 let idp: DemoIdp
 
 function config(edit: (doc: Doc) => void): string {
-  const doc = parse(
+  const doc = parseKongYaml(
     localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: undefined }),
   ) as Doc
   edit(doc)
   return stringify(doc)
 }
 
-const jwtPlugin = (doc: Doc) => {
-  const p = doc.plugins.find((x) => x.name === 'consumer-jwt')
-  if (p === undefined) throw new Error('kong.yml has no consumer-jwt')
-  return p.config
+/** Every consumer-jwt of kong.yml (one per API route). */
+const jwtPlugins = (doc: Doc): Record<string, unknown>[] => {
+  const found = pluginsOf(doc).filter((p) => p.name === 'consumer-jwt')
+  if (found.length === 0) throw new Error('kong.yml has no consumer-jwt')
+  return found.map((p) => p.config ?? {})
+}
+
+/** An anonymous consumer, in the acl guard's group like every other consumer. */
+const withAnonymous = (doc: Doc): void => {
+  doc.consumers.push({
+    username: 'anonymous',
+    custom_id: 'guest',
+    acls: [{ group: 'authenticated' }],
+  })
+  for (const c of jwtPlugins(doc)) c.anonymous = 'anonymous'
 }
 
 beforeAll(async () => {
   idp = await startDemoIdp()
   kong = await startKongTarget({
-    config: config((doc) => {
-      doc.consumers.push({ username: 'anonymous', custom_id: 'guest' })
-      jwtPlugin(doc).anonymous = 'anonymous'
-    }),
+    config: config(withAnonymous),
     env: { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() },
   })
 })
@@ -57,7 +71,8 @@ const get = async (path: string, token?: string) =>
 describe('consumer-jwt: (e2e: fallbacks and key-source failures)', () => {
   it('authenticates the anonymous consumer when no token is sent, and says so upstream', async () => {
     const res = await get('/catalog/items')
-    // scope-acl then refuses: an anonymous caller holds no scope, and that is a 401, not a 403.
+    // the route's scope rule then refuses: an anonymous caller holds no scope, and that is a
+    // 401, not a 403.
     expect(res.status).toBe(401)
     expect(((await res.json()) as { code: string }).code).toBe('ERR_SCOPE_CONTEXT_MISSING')
   })
@@ -65,13 +80,14 @@ describe('consumer-jwt: (e2e: fallbacks and key-source failures)', () => {
   it('lets the anonymous consumer through where no scope rule applies, with X-Anonymous-Consumer: true', async () => {
     await kong.reload(
       config((doc) => {
-        doc.consumers.push({ username: 'anonymous', custom_id: 'guest' })
-        jwtPlugin(doc).anonymous = 'anonymous'
-        const services = (
-          doc as unknown as { services: { name: string; routes: { plugins?: unknown[] }[] }[] }
-        ).services
-        for (const route of services.find((s) => s.name === 'catalog')?.routes ?? [])
-          delete route.plugins
+        withAnonymous(doc)
+        // catalog-read without its scope rule: any authenticated caller may read
+        const read = doc.services
+          .find((s) => s.name === 'catalog')
+          ?.routes.find((r) => r.name === 'catalog-read')
+        const jwt = read?.plugins?.find((p) => p.name === 'consumer-jwt')
+        if (jwt === undefined) throw new Error('kong.yml has no consumer-jwt on catalog-read')
+        jwt.config.scopes = { allow_unlisted_methods: true }
       }),
     )
     const res = await get('/catalog/items', 'not.a.jwt')
@@ -110,9 +126,10 @@ describe('consumer-jwt: (e2e: fallbacks and key-source failures)', () => {
   it('answers 503 ERR_KEY_SOURCE_UNAVAILABLE, without a challenge, when the JWKS endpoint was never reachable', async () => {
     await kong.reload(
       config((doc) => {
-        for (const c of jwtPlugin(doc).credentials as Record<string, unknown>[]) {
-          if (typeof c.jwks_uri === 'string') c.jwks_uri = 'http://127.0.0.1:9/never/jwks.json'
-        }
+        for (const plugin of jwtPlugins(doc))
+          for (const c of plugin.credentials as Record<string, unknown>[]) {
+            if (typeof c.jwks_uri === 'string') c.jwks_uri = 'http://127.0.0.1:9/never/jwks.json'
+          }
       }),
     )
     const started = Date.now()

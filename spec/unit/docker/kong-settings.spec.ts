@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { parseKongYaml } from '../../../emulator/declarative-config'
+import { pluginsOf } from '../../../emulator/demo-kit'
 import { PRIORITIES } from '../../../plugins/shared/priorities'
 
 const ROOT = join(__dirname, '..', '..', '..')
@@ -48,10 +50,9 @@ describe('docker: (Kong settings for the plugin servers)', () => {
 
   it('names in docker-compose every host kong.yml sends traffic to', () => {
     const compose = parse(read('docker/docker-compose.yml')) as { services: Record<string, unknown> }
-    const kong = parse(read('kong.yml')) as {
+    const kong = parseKongYaml(read('kong.yml')) as {
       upstreams: { targets: { target: string }[] }[]
       services: { url?: string; host?: string }[]
-      plugins: { name: string; config: { credentials?: { jwks_uri?: string }[]; redis?: { url: string } } }[]
     }
     const upstreamNames = new Set(kong.upstreams.map((u) => (u as unknown as { name: string }).name))
     const hosts = new Set<string>()
@@ -60,10 +61,15 @@ describe('docker: (Kong settings for the plugin servers)', () => {
       const host = s.url !== undefined ? new URL(s.url).hostname : s.host
       if (host !== undefined && !upstreamNames.has(host)) hosts.add(host)
     }
-    for (const p of kong.plugins) {
-      for (const c of p.config.credentials ?? []) if (c.jwks_uri) hosts.add(new URL(c.jwks_uri).hostname)
-      if (p.config.redis) hosts.add(new URL(p.config.redis.url).hostname)
+    const redisUrl = (settings: unknown): string | undefined =>
+      (settings as { redis?: { url?: string } } | undefined)?.redis?.url
+    for (const p of pluginsOf(kong)) {
+      const config = (p.config ?? {}) as { credentials?: { jwks_uri?: string }[]; revocation?: unknown }
+      for (const c of config.credentials ?? []) if (c.jwks_uri) hosts.add(new URL(c.jwks_uri).hostname)
+      for (const url of [redisUrl(config), redisUrl(config.revocation)])
+        if (url !== undefined) hosts.add(new URL(url).hostname)
     }
+    expect(hosts).toContain('redis')
     for (const host of hosts) expect(Object.keys(compose.services), host).toContain(host)
   })
 })
