@@ -31,7 +31,10 @@ export interface EmulatorOptions {
   readonly host?: string
   /** nginx's 60 s lua_socket_read_timeout, shortened for tests of slow handlers. */
   readonly rpcReadTimeoutMs?: number
-  /** Record every MessagePack message exchanged with the plugin servers (replay tests). */
+  /**
+   * Record every MessagePack message exchanged with the plugin servers (replay tests); the
+   * bench switches recording on and off around the requests it inspects (setWireRecording).
+   */
   readonly recordWire?: boolean
   /** Environment used for {vault://env/…} references (default process.env). */
   readonly env?: NodeJS.ProcessEnv
@@ -48,6 +51,8 @@ export interface RunningEmulator {
   readonly logs: LogEntry[]
   /** MessagePack messages Kong↔plugin servers, when recordWire is set. */
   readonly wire: WireRecord[]
+  /** Pauses or resumes recording into `wire` (only when started with recordWire). */
+  setWireRecording(on: boolean): void
   readonly servers: ReadonlyMap<string, PluginServer>
   readonly gateway: Gateway
   /** Replaces the configuration (like Kong's POST /config). Throws ConfigError when invalid. */
@@ -78,6 +83,7 @@ export async function start(options: EmulatorOptions): Promise<RunningEmulator> 
   const host = options.host ?? '127.0.0.1'
   const logs: LogEntry[] = []
   const wire: WireRecord[] = []
+  let recording = true
   const onLog = (entry: LogEntry): void => {
     logs.push(entry)
     if (options.printLogs)
@@ -98,7 +104,13 @@ export async function start(options: EmulatorOptions): Promise<RunningEmulator> 
           ...(options.rpcReadTimeoutMs !== undefined
             ? { readTimeoutMs: options.rpcReadTimeoutMs }
             : {}),
-          ...(options.recordWire ? { onWire: (r: WireRecord) => wire.push(r) } : {}),
+          ...(options.recordWire
+            ? {
+                onWire: (r: WireRecord) => {
+                  if (recording) wire.push(r)
+                },
+              }
+            : {}),
           onLog: (line) => onLog({ level: 'info', plugin: 'pluginserver', message: line }),
           ...(options.pluginServer !== undefined ? { kind: options.pluginServer } : {}),
         }),
@@ -149,6 +161,9 @@ export async function start(options: EmulatorOptions): Promise<RunningEmulator> 
     adminUrl: `http://${host}:${adminPort}`,
     logs,
     wire,
+    setWireRecording: (on) => {
+      recording = on
+    },
     servers,
     gateway,
     reload: (config: string) => {

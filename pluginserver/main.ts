@@ -6,13 +6,19 @@
  *   node dist/pluginserver/main.js --plugins-directory <dir> --dump-all-plugins
  *
  * It is kong-pdk 0.6.0's `kong-js-pluginserver`, started exactly as its bin starts it (same
- * options, same Server and Listener, same dump), with kong-pdk's corrections of
- * pluginserver/kong-pdk-fixes.ts applied first and its log written without ANSI colour codes
- * (Kong copies the server's output into its error log as is).
+ * options, same Server and Listener, same dump), with the corrections of
+ * pluginserver/kong-pdk-fixes.ts applied first (the event leak; the per-message debug string,
+ * below debug level) and its log written without ANSI colour codes (Kong copies the server's
+ * output into its error log as is).
  */
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { fixEventLeak, type PdkServerClass } from './kong-pdk-fixes'
+import {
+  fixEventLeak,
+  skipDebugSerialization,
+  type MsgpackModule,
+  type PdkServerClass,
+} from './kong-pdk-fixes'
 
 interface PdkServer {
   GetPluginInfo(name: string): Promise<unknown>
@@ -43,13 +49,14 @@ const Listener =
   fromPdk<new (server: PdkServer, socket: string) => { serve(): unknown }>('./listener.js')
 const cli = fromPdk<{ parse(): CliOptions }>('./cli.js')
 const logger = fromPdk<ColorLogger>('node-color-log')
-const msgpack = fromPdk<{ encode(value: unknown): Uint8Array }>('@msgpack/msgpack')
+const msgpack = fromPdk<MsgpackModule & { encode(value: unknown): Uint8Array }>('@msgpack/msgpack')
 
 fixEventLeak(Server)
 
 const opts = cli.parse()
 logger.setLevel(opts.logLevel)
 logger.setLevelNoColor()
+if (opts.logLevel !== 'debug') skipDebugSerialization(msgpack)
 
 const server = new Server(opts.pluginsDirectory, logger)
 if (opts.DumpPluginInfo !== undefined) {
