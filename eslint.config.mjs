@@ -18,7 +18,14 @@ const IO_MODULES = [
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.mjs', '**/*.cjs', 'spec/emulator/fixtures/**'],
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '**/*.mjs',
+      '**/*.cjs',
+      'spec/emulator/fixtures/**',
+    ],
   },
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -232,7 +232,7 @@ function pdkCalls(kong: RunningEmulator): {
     } else {
       const data = (msg[3] as { Data?: unknown } | undefined)?.Data
       if (typeof data === 'object' && data !== null && 'Method' in data)
-        (calls[w.server] ??= []).push(String((data as { Method: unknown }).Method))
+        (calls[w.server] ??= []).push(String(data.Method))
     }
   }
   return { trips, calls }

@@ -124,6 +124,7 @@ async function main(): Promise<void> {
     () =>
       demoToken(c, claims, o)
   let revoked = ''
+  let note: string | undefined
   const steps: Step[] = [
     { title: 'no token', path: '/orders/42' },
     {
@@ -167,6 +168,28 @@ async function main(): Promise<void> {
       title: 'partner-globex claims orders:admin, above its ceiling',
       path: '/catalog/items',
       token: tok('partner-globex', { scope: 'catalog:read orders:admin' }),
+    },
+    { title: 'a public route, no token (key-auth anonymous)', path: '/status' },
+    {
+      title: "web-app, while consumer-jwt's plugin server is dead (kill -9): the acl guard",
+      path: '/orders/42',
+      token: tok('web-app', { scope: 'orders:read' }),
+      before: async () => {
+        const server = kong.servers.get('consumer-jwt')
+        server?.kill('SIGKILL')
+        await new Promise((res) => setTimeout(res, 100))
+        note = 'Kong skips a dead plugin server and proxies (fail-open); acl finds no consumer'
+      },
+    },
+    {
+      title: 'web-app again, once Kong has respawned the plugin server',
+      path: '/orders/42',
+      token: tok('web-app', { scope: 'orders:read' }),
+      before: async () => {
+        await kong.servers.get('consumer-jwt')?.waitReady()
+        await new Promise((res) => setTimeout(res, 1500))
+        note = undefined
+      },
     },
   ]
   if (db.url !== undefined && existsSync(CLI)) {
@@ -219,7 +242,9 @@ async function main(): Promise<void> {
     if (seen !== undefined) {
       outcome = `upstream saw X-Consumer-Username: ${String(seen.headers['x-consumer-username'])}, X-Authenticated-Subject: ${String(seen.headers['x-authenticated-subject'])}`
     } else {
-      const code = (JSON.parse(body || '{}') as { code?: string }).code ?? ''
+      const parsed = JSON.parse(body || '{}') as { code?: string; message?: string }
+      // Our refusals carry a code; Kong's own (acl, the router) only a message.
+      const code = parsed.code ?? `"${parsed.message ?? ''}" (from Kong)`
       const challenge = res.headers.get('www-authenticate')
       outcome = `${code}${challenge ? `  WWW-Authenticate: ${challenge}` : ''}`
     }
@@ -227,7 +252,8 @@ async function main(): Promise<void> {
       `${String(res.status).padEnd(4)} ${(step.method ?? 'GET').padEnd(6)} ${step.path.padEnd(15)} ${step.title}`,
     )
     console.log(`     ${outcome}`)
-    if (revoked && step.before) console.log(`     (CLI: ${revoked})`)
+    if (note !== undefined) console.log(`     (${note})`)
+    else if (revoked && step.before) console.log(`     (CLI: ${revoked})`)
   }
 
   await kong.stop()
