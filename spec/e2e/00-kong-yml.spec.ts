@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 import { stringify } from 'yaml'
 import { parseKongYaml } from '../../emulator/declarative-config'
 import { globexSecret, KONG_YML, pluginsOf } from '../../emulator/demo-kit'

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { demoToken, type DemoConsumer, type DemoIdp } from '../../emulator/demo-kit'
 import type { KongTarget } from './helpers/kong-target'
 import { startToolkitTarget, type ToolkitTarget } from './helpers/toolkit-target'

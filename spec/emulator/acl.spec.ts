@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { BUILTIN_PLUGINS } from '../../emulator/builtin-plugins'
 import {
   ConfigError,

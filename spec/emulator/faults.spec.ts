@@ -8,7 +8,8 @@
  *   19-kong-stop     → no RPC at stop, SIGTERM to every server
  * Plus the client side of 07-exit (status, Content-Type, body) against raw/requests-summary.json.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { labelled } from '../helpers/labelled'
 import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import {
@@ -33,7 +34,7 @@ async function get(
   return { status: res.status, headers: res.headers, text }
 }
 
-describe.skipIf(NO_TRANSCRIPTS !== undefined)(
+;(NO_TRANSCRIPTS !== undefined ? describe.skip : describe)(
   `emulator: fault behaviour (shortened equivalents of recordings 12, 15–19)${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`,
   () => {
     let echo: EchoUpstream
@@ -120,13 +121,13 @@ describe.skipIf(NO_TRANSCRIPTS !== undefined)(
       for (const req of recordedRequests('07-exit')) {
         const res = await rawRequest(Number(new URL(emu.proxyUrl).port), parseCurl(req.cmd))
         await emu.idle()
-        expect(res.status, req.label).toBe(Number(req.status_line.split(' ')[1]))
+        labelled(res.status, req.label).toBe(Number(req.status_line.split(' ')[1]))
         const recordedCt = req.headers.find(([k]) => k.toLowerCase() === 'content-type')?.[1]
-        expect(res.header('content-type'), req.label).toBe(recordedCt)
+        labelled(res.header('content-type'), req.label).toBe(recordedCt)
         const rid = res.header('x-kong-request-id') ?? ''
         const recordedRid = req.headers.find(([k]) => k === 'X-Kong-Request-Id')?.[1] ?? ''
-        expect(res.body.toString('utf8'), req.label).toBe(req.body.split(recordedRid).join(rid))
-        expect(res.header('www-authenticate'), req.label).toBe(
+        labelled(res.body.toString('utf8'), req.label).toBe(req.body.split(recordedRid).join(rid))
+        labelled(res.header('www-authenticate'), req.label).toBe(
           req.headers.find(([k]) => k === 'WWW-Authenticate')?.[1],
         )
       }
@@ -151,7 +152,7 @@ describe.skipIf(NO_TRANSCRIPTS !== undefined)(
   },
 )
 
-describe.skipIf(NO_TRANSCRIPTS !== undefined)(
+;(NO_TRANSCRIPTS !== undefined ? describe.skip : describe)(
   `emulator: replay of 18-throw-recheck on a fresh emulator (fresh Kong in the recording)${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`,
   () => {
     it('reproduces the exchange and lets every throwing request through (fail-open)', async () => {
@@ -171,12 +172,12 @@ describe.skipIf(NO_TRANSCRIPTS !== undefined)(
         for (const req of recordedRequests('18-throw-recheck')) {
           const res = await rawRequest(Number(new URL(emu.proxyUrl).port), parseCurl(req.cmd))
           await emu.idle()
-          expect(res.status, req.label).toBe(200)
+          labelled(res.status, req.label).toBe(200)
           const up = echo.byRequestId(res.header('x-kong-request-id') ?? '')
-          expect(up?.headers['x-set-before-throw'], req.label).toBe(
+          labelled(up?.headers['x-set-before-throw'], req.label).toBe(
             req.upstream?.headers['x-set-before-throw'],
           )
-          expect(up?.body, req.label).toBe(req.upstream?.body)
+          labelled(up?.body, req.label).toBe(req.upstream?.body)
         }
         const recorded = toUnits(readRecording('18-throw-recheck.jsonl'), n, new Map())
         const emulated = toUnits(

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { BUILTIN_PLUGINS, jwtClock } from '../../emulator/builtin-plugins'
 import {
   ConfigError,

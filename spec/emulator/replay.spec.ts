@@ -8,7 +8,8 @@
  * Scenarios 02–14 were recorded in one Kong run, so they are replayed in order on one emulator
  * (instances started by one scenario are reused by the next, as in the recording).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { labelled } from '../helpers/labelled'
 import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import {
@@ -71,7 +72,7 @@ function sortUnits(units: Unit[]): string[] {
   return units.map((u) => JSON.stringify(u)).sort()
 }
 
-describe.skipIf(NO_TRANSCRIPTS !== undefined)(
+;(NO_TRANSCRIPTS !== undefined ? describe.skip : describe)(
   `emulator: replay of the recorded Kong 3.9.3 conversations 02–14${NO_TRANSCRIPTS ? ` (${NO_TRANSCRIPTS})` : ''}`,
   () => {
     let r: Replayer
@@ -102,7 +103,7 @@ describe.skipIf(NO_TRANSCRIPTS !== undefined)(
         const from = r.emu.wire.length
         for (const req of recordedRequests(scenario)) {
           const status = await send(r, req.label, req.cmd)
-          expect(status, req.label).toBe(Number(req.status_line.split(' ')[1]))
+          labelled(status, req.label).toBe(Number(req.status_line.split(' ')[1]))
         }
         const recorded = toUnits(readRecording(`${scenario}.jsonl`), r.n, r.recordedMaps)
         const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
@@ -143,7 +144,7 @@ describe.skipIf(NO_TRANSCRIPTS !== undefined)(
     it('reproduces 14-config-change: POST /config restarts every config used again (StartInstance new, CloseInstance old)', async () => {
       const from = r.emu.wire.length
       for (const req of recordedRequests('14-config-change')) {
-        expect(await send(r, req.label, req.cmd), req.label).toBe(
+        labelled(await send(r, req.label, req.cmd), req.label).toBe(
           Number(req.status_line.split(' ')[1]),
         )
       }

@@ -1,5 +1,5 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 import {
   parseDeclarativeConfig,
   resolveVaultReference,
@@ -55,7 +55,7 @@ describe('emulator: schema defaults and validation (F7)', () => {
     ]
     try {
       processConfig(schema, { a: 9, b: 'z', d: [1], extra: true })
-      expect.unreachable()
+      throw new Error('unreachable')
     } catch (e) {
       expect(e).toBeInstanceOf(SchemaError)
       expect((e as SchemaError).errors).toEqual({

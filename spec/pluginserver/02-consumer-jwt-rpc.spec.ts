@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { startPluginServer, type Reply, type RunningPluginServer } from './helpers/plugin-server'
 import { HS_SECRET, mint, secretKey } from '../helpers/tokens'
 

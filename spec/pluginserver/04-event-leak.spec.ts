@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 
 // kong-pdk 0.6.0 keeps one `server.events` entry for every event Kong never steps to "ret"
 // again: an exit or an error (Kong never answers them) and a phase with no PDK call. A flood of

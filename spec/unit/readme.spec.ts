@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 import { configReference } from '../../cli/config-reference'
 import * as consumerJwt from '../../plugins/consumer-jwt/index'
 import * as jwtRevocation from '../../plugins/jwt-revocation/index'

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { revocationKey } from '../../../plugins/shared/revocation/keys'
 import { SharedRedis } from '../../../plugins/shared/revocation/redis-clients'
 import { RedisRevocationStore } from '../../../plugins/shared/revocation/redis-revocation-store'
@@ -17,7 +17,7 @@ import {
 const skip = noRedisReason()
 const now = (): number => Math.floor(Date.now() / 1000)
 
-describe.skipIf(skip !== undefined)(
+;(skip !== undefined ? describe.skip : describe)(
   `revocation store against a real Redis ${skip ?? ''}`.trim(),
   () => {
     let server: PrivateRedis | undefined
@@ -142,7 +142,7 @@ describe.skipIf(skip !== undefined)(
 
 const skipPrivate = noPrivateRedisReason()
 
-describe.skipIf(skipPrivate !== undefined)(
+;(skipPrivate !== undefined ? describe.skip : describe)(
   `revocation store round trips ${skipPrivate ?? ''}`.trim(),
   () => {
     let server: PrivateRedis

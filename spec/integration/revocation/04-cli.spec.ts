@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { run } from '../../../cli/index'
 import type { CliIO } from '../../../cli/common'
 import { token } from './helpers/plugin-requests'
@@ -17,7 +17,7 @@ import {
 const skip = noRedisReason()
 const CLI = resolve(__dirname, '../../../dist/cli/index.js')
 
-describe.skipIf(skip !== undefined)(
+;(skip !== undefined ? describe.skip : describe)(
   `kong-jwt-toolkit revoke: (integration, real Redis) ${skip ?? ''}`.trim(),
   () => {
     let server: PrivateRedis | undefined
@@ -215,7 +215,7 @@ describe.skipIf(skip !== undefined)(
     })
 
     const noDist = existsSync(CLI) ? undefined : 'SKIPPED: dist/ not built (npm run build)'
-    it.skipIf(noDist !== undefined)(
+    ;(noDist !== undefined ? it.skip : it)(
       `runs as the built binary: node dist/cli/index.js ${noDist ?? ''}`.trim(),
       () => {
         const prefix = testPrefix('cli-bin')

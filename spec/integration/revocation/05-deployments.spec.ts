@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { quietCli } from './helpers/cli'
 import { JwtRevocationHandler } from '../../../plugins/jwt-revocation/handler'
 import { revocationKey, type RevocationTarget } from '../../../plugins/shared/revocation/keys'
@@ -145,7 +145,7 @@ async function traffic(
 
 const skipSentinel = noSentinelReason()
 
-describe.skipIf(skipSentinel !== undefined)(
+;(skipSentinel !== undefined ? describe.skip : describe)(
   `jwt-revocation: (integration, Redis Sentinel: master, replica, 2 sentinels) ${skipSentinel ?? ''}`.trim(),
   () => {
     let d: SentinelDeployment
@@ -301,7 +301,7 @@ describe.skipIf(skipSentinel !== undefined)(
   },
 )
 
-describe.skipIf(skipSentinel !== undefined)(
+;(skipSentinel !== undefined ? describe.skip : describe)(
   `jwt-revocation: (integration, Redis Sentinel: planned failover, own deployment) ${skipSentinel ?? ''}`.trim(),
   () => {
     // A failover that leaves the old master up (SENTINEL FAILOVER, maintenance): without
@@ -341,7 +341,7 @@ describe.skipIf(skipSentinel !== undefined)(
 
 const skipCluster = noClusterReason()
 
-describe.skipIf(skipCluster !== undefined)(
+;(skipCluster !== undefined ? describe.skip : describe)(
   `jwt-revocation: (integration, Redis Cluster: 3 masters) ${skipCluster ?? ''}`.trim(),
   () => {
     let c: ClusterDeployment

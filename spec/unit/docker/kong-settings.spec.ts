@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
+import { labelled } from '../../helpers/labelled'
 import { parse } from 'yaml'
 import { parseKongYaml } from '../../../emulator/declarative-config'
 import { pluginsOf } from '../../../emulator/demo-kit'
@@ -45,7 +46,7 @@ describe('docker: (Kong settings for the plugin servers)', () => {
   })
 
   it('says the same in kong.env as in kong.conf', () => {
-    for (const [k, v] of conf) expect(env.get(`KONG_${k.toUpperCase()}`), k).toBe(v)
+    for (const [k, v] of conf) labelled(env.get(`KONG_${k.toUpperCase()}`), k).toBe(v)
   })
 
   it('names in docker-compose every host kong.yml sends traffic to', () => {
@@ -70,6 +71,6 @@ describe('docker: (Kong settings for the plugin servers)', () => {
         if (url !== undefined) hosts.add(new URL(url).hostname)
     }
     expect(hosts).toContain('redis')
-    for (const host of hosts) expect(Object.keys(compose.services), host).toContain(host)
+    for (const host of hosts) labelled(Object.keys(compose.services), host).toContain(host)
   })
 })

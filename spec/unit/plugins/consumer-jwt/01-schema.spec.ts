@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
+import { labelled } from '../../../helpers/labelled'
 import { parseConfig, Schema } from '../../../../plugins/consumer-jwt/schema'
 import { HS_SECRET } from '../../../helpers/tokens'
 
@@ -205,8 +206,8 @@ describe('consumer-jwt: (schema)', () => {
             fields?: Record<string, unknown>[]
             elements?: { fields?: Record<string, unknown>[] }
           }
-          expect(field.description?.length ?? 0, `${path}${name}`).toBeGreaterThanOrEqual(10)
-          expect(field.description?.length ?? 0, `${path}${name}`).toBeLessThanOrEqual(500)
+          labelled(field.description?.length ?? 0, `${path}${name}`).toBeGreaterThanOrEqual(10)
+          labelled(field.description?.length ?? 0, `${path}${name}`).toBeLessThanOrEqual(500)
           if (field.elements?.fields) walk(field.elements.fields, `${path}${name}[].`)
           if (field.fields) walk(field.fields, `${path}${name}.`)
         }

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { buildRuntime } from '../../../../plugins/consumer-jwt/handler'
 import type { Clock } from '../../../../plugins/shared/clock'
 import { HS_SECRET, keyPair, mint, secretKey, unsigned } from '../../../helpers/tokens'

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
 import { FakeKong, type FakeRequest } from '../../../helpers/fake-kong'
 import { MemoryLogger } from '../../../helpers/logger'

@@ -1,5 +1,6 @@
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
+import { labelled } from '../../../helpers/labelled'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
 import { FakeKong } from '../../../helpers/fake-kong'
 import { MemoryLogger } from '../../../helpers/logger'
@@ -61,7 +62,7 @@ describe('consumer-jwt: (fuzz: whatever the client sends)', () => {
           })
           kong.consumers.push({ id: 'c-1', username: 'web-app' })
           await handler.accessWith(kong)
-          expect(kong.exitResult, `value ${JSON.stringify(value)}`).toBeDefined()
+          labelled(kong.exitResult, `value ${JSON.stringify(value)}`).toBeDefined()
           expect(kong.exitResult?.status).toBeGreaterThanOrEqual(400)
           expect(kong.exitResult?.status).toBeLessThan(500)
           expect(kong.authenticated).toBeUndefined()

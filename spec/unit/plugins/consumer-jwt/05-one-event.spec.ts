@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 import { processConfig, type SchemaField } from '../../../../emulator/schema'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
 import { Schema } from '../../../../plugins/consumer-jwt/schema'

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
+import { labelled } from '../../../helpers/labelled'
 import * as plugin from '../../../../plugins/jwt-revocation/index'
 import { fields, parseConfig, Schema } from '../../../../plugins/jwt-revocation/schema'
 import { isPluginError } from '../../../../plugins/shared/errors'
@@ -39,8 +40,8 @@ describe('jwt-revocation: (schema)', () => {
     const walk = (entries: readonly Readonly<Record<string, KongField>>[], path: string): void => {
       for (const entry of entries) {
         for (const [name, field] of Object.entries(entry)) {
-          expect(field.description.length, `${path}${name}`).toBeGreaterThanOrEqual(10)
-          expect(field.description.length, `${path}${name}`).toBeLessThanOrEqual(500)
+          labelled(field.description.length, `${path}${name}`).toBeGreaterThanOrEqual(10)
+          labelled(field.description.length, `${path}${name}`).toBeLessThanOrEqual(500)
           if (field.type === 'record') walk(field.fields, `${path}${name}.`)
         }
       }
@@ -50,7 +51,7 @@ describe('jwt-revocation: (schema)', () => {
 
   it('marks the Redis secrets referenceable and gives them no default', () => {
     for (const name of ['password', 'sentinel_password', 'username', 'url'] as const) {
-      expect(REDIS_FIELDS[name].referenceable, name).toBe(true)
+      labelled(REDIS_FIELDS[name].referenceable, name).toBe(true)
     }
     expect('default' in REDIS_FIELDS.password).toBe(false)
     expect('default' in REDIS_FIELDS.sentinel_password).toBe(false)

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 import { JwtRevocationHandler, throttledLog } from '../../../../plugins/jwt-revocation/handler'
 import type { Config } from '../../../../plugins/jwt-revocation/schema'
 import type { Clock } from '../../../../plugins/shared/clock'

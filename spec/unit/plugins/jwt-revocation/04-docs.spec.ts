@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
+import { labelled } from '../../../helpers/labelled'
 import { configReference } from '../../../../cli/config-reference'
 import { Schema } from '../../../../plugins/jwt-revocation/schema'
 import { CATALOGUE, type ErrorCode } from '../../../../plugins/shared/errors'
@@ -21,7 +22,7 @@ describe('jwt-revocation: (docs kept true by the code)', () => {
     const rows = [...DOC.matchAll(/^\| `(ERR_[A-Z_]+)` \| (\d{3})/gm)]
     expect(rows.length).toBeGreaterThan(0)
     for (const [, code, status] of rows) {
-      expect(CATALOGUE[code as ErrorCode]?.status, code).toBe(Number(status))
+      labelled(CATALOGUE[code as ErrorCode]?.status, code).toBe(Number(status))
     }
   })
 })

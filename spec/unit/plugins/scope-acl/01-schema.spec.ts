@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
+import { labelled } from '../../../helpers/labelled'
 import { isPluginError } from '../../../../plugins/shared/errors'
 import { fields, parseConfig, Schema } from '../../../../plugins/scope-acl/schema'
 import type { KongField } from '../../../../plugins/shared/schema/kong-fields'
@@ -201,8 +202,8 @@ describe('scope-acl: (schema)', () => {
 
   it('gives every Kong field, nested ones included, a description of 10 to 500 characters', () => {
     const check = (name: string, field: KongField): void => {
-      expect(field.description.length, name).toBeGreaterThanOrEqual(10)
-      expect(field.description.length, name).toBeLessThanOrEqual(500)
+      labelled(field.description.length, name).toBeGreaterThanOrEqual(10)
+      labelled(field.description.length, name).toBeLessThanOrEqual(500)
       const nested =
         field.type === 'record'
           ? field.fields

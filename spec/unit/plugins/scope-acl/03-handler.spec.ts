@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
+import { labelled } from '../../../helpers/labelled'
 import * as manifest from '../../../../plugins/scope-acl/index'
 import { ScopeAclPlugin } from '../../../../plugins/scope-acl/handler'
 import type { Pdk } from '../../../../plugins/shared/pdk/port'
@@ -224,7 +225,7 @@ describe('scope-acl: (handler)', () => {
           f.failOn = failing
         },
       )
-      expect(fake.exitResult, failing).toEqual({
+      labelled(fake.exitResult, failing).toEqual({
         status: 500,
         body: { message: 'Internal error', code: 'ERR_INTERNAL' },
         headers: {},

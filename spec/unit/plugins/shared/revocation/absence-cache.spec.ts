@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 import { AbsenceCache } from '../../../../../plugins/shared/revocation/absence-cache'
 
 function cache(ttlMs = 1000, maxEntries = 10_000) {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it } from '@jest/globals'
 import { grants, isWildcard, matchScopes } from '../../../../../plugins/shared/scopes/match'
 
 const set = (...s: string[]) => new Set(s)

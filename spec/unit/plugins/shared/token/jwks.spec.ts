@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { JWK, JWTVerifyGetKey } from 'jose'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { RemoteJwks } from '../../../../../plugins/shared/token/jwks'
 import { keyPair } from '../../../../helpers/tokens'
 
