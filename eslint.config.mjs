@@ -25,6 +25,7 @@ export default tseslint.config(
       '**/*.mjs',
       '**/*.cjs',
       'spec/emulator/fixtures/**',
+      'jest.config.js',
     ],
   },
   ...tseslint.configs.recommendedTypeChecked,

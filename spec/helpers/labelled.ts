@@ -19,7 +19,9 @@ export function labelled<T>(actual: T, label: unknown): ReturnType<typeof expect
             try {
               const result: unknown = (value as (...a: unknown[]) => unknown).apply(t, args)
               if (result instanceof Promise)
-                return result.catch((e: unknown) => Promise.reject(relabel(e)))
+                return result.catch((e: unknown) => {
+                  throw relabel(e)
+                })
               return result
             } catch (error) {
               throw relabel(error)
