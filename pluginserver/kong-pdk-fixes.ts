@@ -96,3 +96,21 @@ export function skipDebugSerialization(msgpack: MsgpackModule): void {
   }
   proto[QUIET] = true
 }
+
+/**
+ * Instance ids that a respawned server never hands out again. kong-pdk numbers instances from
+ * 0 in every process, and Kong keeps the ids it was given per nginx worker; after a respawn a
+ * worker that has not yet met "no plugin instance" (the reset reaches other workers through an
+ * asynchronous worker event) may send an old id that now names ANOTHER configuration, e.g. the
+ * consumer-jwt of another route with other scopes (protocol doc §2.5, "restart hazard"). Ids
+ * that start at a random offset in each process make an old id unknown to the new process, so
+ * Kong restarts the instance instead. Kong keeps ids as Lua numbers: exact below 2^53.
+ */
+export interface PdkServerIds {
+  instanceID: number
+}
+
+export function startIdsAt(server: PdkServerIds, first: number): void {
+  if (!Number.isSafeInteger(first) || first < 0) throw new RangeError(`bad first id ${first}`)
+  server.instanceID = first
+}

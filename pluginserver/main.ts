@@ -7,16 +7,19 @@
  *
  * It is kong-pdk 0.6.0's `kong-js-pluginserver`, started exactly as its bin starts it (same
  * options, same Server and Listener, same dump), with the corrections of
- * pluginserver/kong-pdk-fixes.ts applied first (the event leak; the per-message debug string,
- * below debug level) and its log written without ANSI colour codes (Kong copies the server's
+ * pluginserver/kong-pdk-fixes.ts applied first (the event leak; instance ids never reused after
+ * a respawn; the per-message debug string, below debug level) and its log written without ANSI colour codes (Kong copies the server's
  * output into its error log as is).
  */
+import { randomInt } from 'node:crypto'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import {
   fixEventLeak,
   skipDebugSerialization,
+  startIdsAt,
   type MsgpackModule,
+  type PdkServerIds,
   type PdkServerClass,
 } from './kong-pdk-fixes'
 
@@ -59,6 +62,8 @@ logger.setLevelNoColor()
 if (opts.logLevel !== 'debug') skipDebugSerialization(msgpack)
 
 const server = new Server(opts.pluginsDirectory, logger)
+// A random first instance id per process, so ids of a previous process are never reused.
+startIdsAt(server as unknown as PdkServerIds, randomInt(1, 2 ** 40))
 if (opts.DumpPluginInfo !== undefined) {
   void server.GetPluginInfo(opts.DumpPluginInfo).then((info) => {
     process.stdout.write(msgpack.encode(info))

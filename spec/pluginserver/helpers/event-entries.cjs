@@ -33,7 +33,8 @@ if (mode === 'fixed') {
   require(path.join(root, 'dist', 'pluginserver', 'kong-pdk-fixes.js')).fixEventLeak(Server)
 }
 
-// One plugin per kind of event: refused (exit), refused (error), no PDK call, one PDK call.
+// One plugin per kind of event: refused at once (exit, error), no PDK call, refused after one
+// answered PDK call, one PDK call and done.
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kjt-leak-'))
 const plugin = (name, body) =>
   fs.writeFileSync(
@@ -44,6 +45,11 @@ const plugin = (name, body) =>
 plugin('exits', "return kong.response.exit(401, { message: 'no' })")
 plugin('errors', 'return kong.response.error(403)')
 plugin('silent', 'return')
+// The refusal path of our plugins: read the request (a Step answers it), then exit.
+plugin(
+  'reads-then-exits',
+  "await kong.request.getHeader('authorization'); return kong.response.exit(401)",
+)
 plugin('reads', "await kong.request.getHeader('host')")
 
 const logger = { debug() {}, info() {}, warn: console.error, error: console.error }
@@ -52,7 +58,7 @@ server.close()
 
 async function main() {
   const result = {}
-  for (const name of ['exits', 'errors', 'silent', 'reads']) {
+  for (const name of ['exits', 'errors', 'silent', 'reads-then-exits', 'reads']) {
     const { Id } = await server.StartInstance({ Name: name, Config: '{}' })
     const before = server.events.size
     for (let i = 0; i < count; i++) {
