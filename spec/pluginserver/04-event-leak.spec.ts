@@ -27,6 +27,7 @@ describe('plugin server: (kong-pdk event entries)', () => {
       exits: EVENTS,
       errors: EVENTS,
       silent: EVENTS,
+      'reads-then-exits': EVENTS,
       reads: 0,
     })
   })
