@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto'
 import { PluginError } from '../shared/errors'
 import { parseLogRefusals, type RefusalLogMode } from '../shared/refusal-log'
 import {
-  holdsOnlyDefaults,
+  isUnset,
   logRefusalsField,
   recordOf,
   toKongSchema,
+  withoutDefaults,
   type KongField,
 } from '../shared/schema/kong-fields'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
@@ -24,34 +25,24 @@ import {
 /**
  * The in-event checks (one plugin-server event decides the whole request): scope-acl's rules
  * and jwt-revocation's lookups, nested under `scopes` and `revocation`. The fields are those of
- * the separate plugins, less what consumer-jwt already owns: the scope claims and the realm are
- * consumer-jwt's own, and a token is always there (require_token is moot).
+ * the separate plugins, less what consumer-jwt already owns: the scope claims, the realm and
+ * the refusal log are consumer-jwt's own, and a token is always there (require_token is moot).
+ * They carry no defaults in the schema (withoutDefaults), so Kong sends `{}` for an unset record
+ * and a check is on exactly when something was written in it; the plugins' parsers apply the
+ * same defaults as the separate plugins.
  */
 const {
   scope_claims: _scopeClaims,
   realm: _scopeRealm,
   log_refusals: _scopeLog,
   ...scopeFields
-} = scopePluginFields
+} = withoutDefaults(scopePluginFields)
 const {
   realm: _revocationRealm,
   require_token: _requireToken,
   log_refusals: _revocationLog,
-  check: revocationCheck,
-  ...otherRevocationFields
-} = revocationPluginFields
-/** `check` is the switch: empty (the default) looks nothing up. */
-const revocationFields = {
-  check: {
-    type: 'set',
-    elements: revocationCheck.elements,
-    default: [],
-    required: true,
-    description:
-      'Which revocations to look up in this event: jti (one token), subject (a sub cutoff), consumer (a Kong consumer cutoff). Empty (default): no revocation check, and the other revocation settings must stay unset.',
-  },
-  ...otherRevocationFields,
-} as const satisfies Record<string, KongField>
+  ...revocationFields
+} = withoutDefaults(revocationPluginFields)
 
 export const ALGORITHMS = [
   'HS256',
@@ -280,13 +271,13 @@ export const fields = {
     type: 'record',
     fields: recordOf(scopeFields),
     description:
-      'Scope rules checked in the same event, after verification (the rules of scope-acl, read from scope_claims). They apply once a rule, a routes entry, default_rule or allow_unlisted_methods is set; unset: no scope check. One call (the method) when the rules differ by method, one more (the route) with routes entries.',
+      'Scope rules checked in the same event, after verification: the fields and defaults of scope-acl, scopes read from scope_claims. On as soon as anything is set in it; unset: no scope check. One call (the method) when the rules differ by method, one more (the route) with routes entries.',
   },
   revocation: {
     type: 'record',
     fields: recordOf(revocationFields),
     description:
-      'Revocation lookups in the same event, after verification (the settings of jwt-revocation). Unset: no revocation check. Costs no PDK call: the consumer and the claims are known; Redis is asked at most once.',
+      'Revocation lookups in the same event, after verification: the fields and defaults of jwt-revocation (check: jti, subject, consumer). On as soon as anything is set in it, and then redis must name a server. No PDK call; Redis is asked at most once per request.',
   },
   log_refusals: logRefusalsField,
   share_token: {
@@ -560,43 +551,16 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
   })
 }
 
-/** Whether a `scopes` record says anything: a rule, a route entry, a default rule or a pass. */
-function scopesConfigured(r: Raw): boolean {
-  const nonEmpty = (v: unknown) => Array.isArray(v) && v.length > 0
-  return (
-    nonEmpty(r.rules) ||
-    nonEmpty(r.routes) ||
-    r.allow_unlisted_methods === true ||
-    (isRecord(r.default_rule) && nonEmpty(r.default_rule.scopes))
-  )
-}
-
 /**
- * A nested record parsed by another plugin's parser, its errors prefixed with the field. Kong
- * fills records even when unset, so `parse` says from the content whether the check is on
- * (undefined: off); a record that is off must then hold only its defaults, or a setting the
- * operator wrote would be silently ignored.
+ * A nested record parsed by another plugin's parser, its errors prefixed with the field; off
+ * (undefined) when nothing was written in it (Kong sends `{}` for an unset record, see above).
  */
-function nested<T>(
-  raw: Raw,
-  field: string,
-  fields: Readonly<Record<string, KongField>>,
-  parse: (value: Raw) => T | undefined,
-): T | undefined {
+function nested<T>(raw: Raw, field: string, parse: (value: Raw) => T): T | undefined {
   const v = raw[field]
-  if (v === undefined || v === null) return undefined
+  if (isUnset(v)) return undefined
   if (!isRecord(v)) throw invalid(field, 'must be a record')
   try {
-    const parsed = parse(v)
-    if (parsed === undefined && !holdsOnlyDefaults(v, fields)) {
-      throw invalid(
-        field,
-        field === 'revocation'
-          ? 'has settings but check names no kind: nothing would be looked up'
-          : 'has settings but no rule, routes entry, default_rule or allow_unlisted_methods: nothing would be checked',
-      )
-    }
-    return parsed
+    return parse(v)
   } catch (error) {
     if (error instanceof PluginError && error.code === 'ERR_CONFIG_INVALID' && error.detail) {
       if (error.detail.startsWith(`${field}:`)) throw error
@@ -604,6 +568,17 @@ function nested<T>(
     }
     throw error
   }
+}
+
+/** Whether Redis settings name a server: a URL, Sentinels or Cluster nodes. */
+function namesRedis(redis: unknown): boolean {
+  if (!isRecord(redis)) return false
+  const nonEmpty = (v: unknown) => Array.isArray(v) && v.length > 0
+  return (
+    (typeof redis.url === 'string' && redis.url !== '') ||
+    nonEmpty(redis.sentinels) ||
+    nonEmpty(redis.cluster_nodes)
+  )
 }
 
 /**
@@ -661,18 +636,22 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   const anonymous = str(raw, 'anonymous', '')
   const realm = str(raw, 'realm', '', 'kong') ?? 'kong'
   const scope_claims = strList(raw, 'scope_claims', '', ['scope', 'scp']) ?? []
-  const scopes = nested(raw, 'scopes', scopeFields, (r) =>
+  const scopes = nested(raw, 'scopes', (r) =>
     // route_id: Kong adds it to the config of a plugin bound to a route; scope-acl's parse
     // refuses per-route entries there, since they could never match.
-    scopesConfigured(r)
-      ? parseScopeConfig({ ...r, scope_claims, realm, route_id: raw.route_id })
-      : undefined,
+    parseScopeConfig({ ...r, scope_claims, realm, route_id: raw.route_id }),
   )
-  const revocation = nested(raw, 'revocation', revocationFields, (r) =>
-    Array.isArray(r.check) && r.check.length > 0
-      ? parseRevocationConfig({ ...r, realm, require_token: false })
-      : undefined,
-  )
+  const revocation = nested(raw, 'revocation', (r) => {
+    // No default server here: revocation checked against whatever listens on 127.0.0.1 (or
+    // an unresolved vault reference, which Kong turns into "") would be no check at all.
+    if (!namesRedis(r.redis)) {
+      throw invalid(
+        'revocation.redis',
+        'must name the Redis to ask (url, sentinels or cluster_nodes)',
+      )
+    }
+    return parseRevocationConfig({ ...r, realm, require_token: false })
+  })
   return Object.freeze({
     credentials,
     key_claim_name: str(raw, 'key_claim_name', '', 'iss') ?? 'iss',

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { processConfig, type SchemaField } from '../../emulator/schema'
+import { Schema } from '../../plugins/consumer-jwt/schema'
 import { startPluginServer, type Reply, type RunningPluginServer } from './helpers/plugin-server'
 import { HS_SECRET, mint, secretKey } from '../helpers/tokens'
 
@@ -19,40 +21,25 @@ beforeAll(async () => {
 
 afterAll(() => ps.stop())
 
-/** Kong's side of one config: StartInstance with the Config JSON string Kong sends (recordings F7). */
-async function startInstance(extra: Record<string, unknown> = {}): Promise<number> {
+/**
+ * Kong's side of one config: StartInstance with the Config JSON string Kong sends (recordings
+ * F7): the schema's defaults filled in, every record filled even when unset, plus Kong's
+ * bookkeeping keys.
+ */
+async function startInstance(
+  extra: Record<string, unknown> = {},
+  scope: { route_id?: string } = {},
+): Promise<number> {
   const config = {
+    ...scope,
     __plugin_id: '91000000-0000-4000-8000-000000000001',
     __key__: 'plugins:consumer-jwt:::::0dc6f45b-8f8d-40d2-a504-473544ee190b',
     __seq__: 1,
     __ws_id: '0dc6f45b-8f8d-40d2-a504-473544ee190b',
-    credentials: [
-      {
-        key: 'web',
-        consumer: 'web-app',
-        algorithms: ['HS256'],
-        secret: HS_SECRET,
-        secret_is_base64: false,
-      },
-    ],
-    key_claim_name: 'iss',
-    header_names: ['authorization'],
-    cookie_names: [],
-    uri_param_names: [],
-    leeway: 30,
-    maximum_lifetime: 0,
-    required_claims: ['exp'],
-    scope_claims: ['scope', 'scp'],
-    run_on_preflight: true,
-    claims_to_headers: [],
-    hide_credentials: false,
-    realm: 'kong',
-    jwks_timeout_ms: 2000,
-    jwks_cache_ttl: 300,
-    jwks_cooldown: 30,
-    token_cache_size: 10000,
-    consumer_cache_ttl: 60,
-    ...extra,
+    ...processConfig(Schema as unknown as readonly SchemaField[], {
+      credentials: [{ key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET }],
+      ...extra,
+    }),
   }
   const started = (await rpc.call('plugin.StartInstance', {
     Name: 'consumer-jwt',
@@ -113,11 +100,10 @@ describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over
   })
 
   it('decides a request with its route-level scope rule in 4 round trips once warm (share_token off)', async () => {
-    const id = await startInstance({
-      route_id: '40000000-0000-4000-8000-000000000001',
-      share_token: false,
-      scopes: { default_rule: { scopes: ['orders:read'], match: 'all', log_only: false } },
-    })
+    const id = await startInstance(
+      { share_token: false, scopes: { default_rule: { scopes: ['orders:read'] } } },
+      { route_id: '40000000-0000-4000-8000-000000000001' },
+    )
     const token = await mint({ iss: 'web', sub: 'u1', scope: 'orders:read' }, { key: secretKey() })
     const answers: Record<string, [string, unknown]> = {
       'kong.request.get_headers': ['plugin.StepMultiMap', { authorization: [`Bearer ${token}`] }],

@@ -79,24 +79,39 @@ export function recordOf(
 }
 
 /**
- * Whether a record Kong sent holds nothing but its schema defaults. Kong fills a record field
- * even when it was not configured (recordings F7), so an optional nested setting cannot be told
- * apart from an unset one by presence: only by content.
+ * A copy of record fields with no `default` and no `required`, down through nested records
+ * (not into array elements, which only exist when written). Kong fills a record field even when
+ * it was not configured (recordings F7), with its fields' defaults: an optional nested setting
+ * whose fields have none arrives as `{}` when unset, so any value in it was written by the
+ * operator. The parser then applies the defaults itself.
  */
-export function holdsOnlyDefaults(
-  raw: Readonly<Record<string, unknown>>,
-  fields: Readonly<Record<string, KongField>>,
-): boolean {
-  return Object.entries(fields).every(([name, field]) => {
-    const value = raw[name]
-    if (value === undefined || value === null) return true
-    if (field.type === 'record') {
-      if (typeof value !== 'object' || Array.isArray(value)) return false
-      const nested = Object.assign({}, ...field.fields) as Record<string, KongField>
-      return holdsOnlyDefaults(value as Record<string, unknown>, nested)
+export function withoutDefaults<F extends Readonly<Record<string, KongField>>>(fields: F): F {
+  const strip = (field: KongField): KongField => {
+    const {
+      default: _default,
+      required: _required,
+      ...rest
+    } = field as KongField & {
+      default?: unknown
     }
-    return field.default !== undefined && JSON.stringify(value) === JSON.stringify(field.default)
-  })
+    if (rest.type !== 'record') return rest as KongField
+    return {
+      ...rest,
+      fields: rest.fields.map((entry) =>
+        Object.fromEntries(Object.entries(entry).map(([name, f]) => [name, strip(f)])),
+      ),
+    } as KongField
+  }
+  return Object.fromEntries(
+    Object.entries(fields).map(([name, field]) => [name, strip(field)]),
+  ) as unknown as F
+}
+
+/** Whether a config value says nothing: null, absent, or a record of such values only. */
+export function isUnset(value: unknown): boolean {
+  if (value === undefined || value === null) return true
+  if (typeof value !== 'object' || Array.isArray(value)) return false
+  return Object.values(value).every(isUnset)
 }
 
 /** Every plugin's `log_refusals` setting (plugins/shared/refusal-log.ts). */

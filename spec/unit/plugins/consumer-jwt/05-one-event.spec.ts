@@ -243,12 +243,18 @@ describe('consumer-jwt: one event decides the request', () => {
     expect(badRedis.logger.text()).toContain('revocation.redis')
   })
 
-  it('checks neither scopes nor revocation when Kong fills both records with their defaults', async () => {
-    const filled = processConfig(Schema as unknown as readonly SchemaField[], {
+  /** The config as Kong sends it: every record filled with its fields' defaults (F7). */
+  const kongFilled = (config: Record<string, unknown>): Record<string, unknown> =>
+    processConfig(Schema as unknown as readonly SchemaField[], {
       credentials: [{ key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET }],
+      share_token: false,
+      ...config,
     })
-    expect(filled.scopes).toEqual(expect.objectContaining({ rules: [] }))
-    expect(filled.revocation).toEqual(expect.objectContaining({ check: [] }))
+
+  it('checks neither scopes nor revocation when neither was configured (Kong sends empty records)', async () => {
+    const filled = kongFilled({})
+    expect(filled.scopes).toEqual({ default_rule: {} })
+    expect(filled.revocation).toEqual({ redis: {} })
     const { request, store } = setup(filled)
     const kong = await request(await bearer({}, 'DELETE'))
     expect(kong.exitResult).toBeUndefined()
@@ -256,17 +262,66 @@ describe('consumer-jwt: one event decides the request', () => {
     expect(kong.calls).not.toContain('kong.request.get_method')
   })
 
-  it('refuses a revocation setting written without check, rather than ignoring it', async () => {
-    const { request, logger } = setup({ revocation: { redis: { url: 'redis://redis:6379' } } })
+  it("checks revocation with jwt-revocation's defaults (jti, subject, consumer) when only the Redis is written", async () => {
+    const { request, store } = setup(
+      kongFilled({ revocation: { redis: { url: 'redis://127.0.0.1:6379' } } }),
+    )
     const kong = await request(await bearer())
-    expect(kong.exitResult?.body.code).toBe('ERR_CONFIG_INVALID')
-    expect(logger.text()).toContain('revocation: has settings but check names no kind')
+    expect(kong.exitResult).toBeUndefined()
+    expect(store.lookups).toHaveLength(1)
+    expect(store.lookups[0]?.map((k) => k.split(':')[1])).toEqual([
+      'jti',
+      'sub',
+      'iss',
+      'consumer',
+      'consumer',
+    ])
+  })
+
+  it('refuses revocation settings that name no Redis, rather than asking a default one', async () => {
+    for (const revocation of [{ on_unavailable: 'fail_open' }, { redis: { url: '' } }]) {
+      const { request, logger } = setup(kongFilled({ revocation }))
+      const kong = await request(await bearer())
+      expect(kong.exitResult?.body.code).toBe('ERR_CONFIG_INVALID')
+      expect(logger.text()).toContain('revocation.redis: must name the Redis to ask')
+    }
+  })
+
+  it('checks the route scope of a Kong-filled config written as in kong.yml', async () => {
+    const { request } = setup(
+      kongFilled({ scopes: { default_rule: { scopes: ['orders:admin'] } } }),
+    )
+    const kong = await request(await bearer())
+    expect(kong.exitResult?.body.code).toBe('ERR_SCOPE_INSUFFICIENT')
   })
 
   it('refuses scope settings without any rule, rather than ignoring them', async () => {
-    const { request, logger } = setup({ scopes: { wildcard_suffix: true } })
+    const { request, logger } = setup(kongFilled({ scopes: { wildcard_suffix: true } }))
     const kong = await request(await bearer())
     expect(kong.exitResult?.body.code).toBe('ERR_CONFIG_INVALID')
-    expect(logger.text()).toContain('scopes: has settings but no rule')
+    expect(logger.text()).toContain('scopes.rules: no rule')
+  })
+
+  it('applies the scope rules to a preflight it lets through (run_on_preflight: false), as scope-acl would', async () => {
+    const { request } = setup({ scopes: METHOD_RULES, run_on_preflight: false })
+    const kong = await request({ method: 'OPTIONS' })
+    // No rule lists OPTIONS and there is no token: a missing login (401), as scope-acl answers.
+    expect(kong.exitResult?.body.code).toBe('ERR_SCOPE_CONTEXT_MISSING')
+    expect(kong.calls).toEqual(['kong.request.get_method', 'kong.response.exit'])
+    const allowed = setup({
+      scopes: { ...METHOD_RULES, allow_unlisted_methods: true },
+      run_on_preflight: false,
+    })
+    const passed = await allowed.request({ method: 'OPTIONS' })
+    expect(passed.exitResult).toBeUndefined()
+    expect(passed.authenticated).toBeUndefined()
+  })
+
+  it('refuses a rule needing scopes when another auth plugin authenticated the request (logical OR)', async () => {
+    const { handler } = setup({ scopes: METHOD_RULES, anonymous: 'anonymous' })
+    const kong = new FakeKong({ method: 'GET' })
+    kong.authenticated = { consumer: WEB, credential: { id: 'key-auth-cred', consumer_id: WEB.id } }
+    await handler.accessWith(kong)
+    expect(kong.exitResult?.body.code).toBe('ERR_SCOPE_CONTEXT_MISSING')
   })
 })
