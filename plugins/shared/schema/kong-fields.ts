@@ -94,13 +94,13 @@ export function withoutDefaults<F extends Readonly<Record<string, KongField>>>(f
     } = field as KongField & {
       default?: unknown
     }
-    if (rest.type !== 'record') return rest as KongField
+    if (rest.type !== 'record') return rest
     return {
       ...rest,
       fields: rest.fields.map((entry) =>
         Object.fromEntries(Object.entries(entry).map(([name, f]) => [name, strip(f)])),
       ),
-    } as KongField
+    }
   }
   return Object.fromEntries(
     Object.entries(fields).map(([name, field]) => [name, strip(field)]),
