@@ -1,4 +1,4 @@
-import { PluginError, type ErrorCode } from './errors'
+import { CATALOGUE, PluginError, type ErrorCode } from './errors'
 import type { Logger } from './logger'
 
 /**
@@ -28,24 +28,48 @@ const unrefTimer: Scheduler = {
   },
 }
 
-/** Counts per code over one interval, then writes one line and starts over on the next refusal. */
+/** The least time between two immediate lines for one 5xx code (an outage under load). */
+export const OUTAGE_LINE_INTERVAL_MS = 10_000
+
+/**
+ * Counts per code over one interval, then writes one line and starts over on the next refusal.
+ * A 5xx refusal (Redis or a JWKS endpoint down, a broken config, a bug) is not the client's
+ * doing: it is also written at once as a warning, at most once per 10 s per code, so an outage
+ * shows in Kong's log without waiting for the minute's summary.
+ */
 export class RefusalSummary implements RefusalLog {
   #counts = new Map<ErrorCode, { n: number; sample: string }>()
   #open = false
+  readonly #lastOutageLine = new Map<ErrorCode, { at: number; suppressed: number }>()
 
   constructor(
     private readonly logger: Logger,
     private readonly intervalMs = REFUSAL_SUMMARY_INTERVAL_MS,
     private readonly scheduler: Scheduler = unrefTimer,
+    private readonly now: () => number = Date.now,
   ) {}
 
   record(error: PluginError): void {
+    if (CATALOGUE[error.code].status >= 500) this.#outageLine(error)
     const entry = this.#counts.get(error.code)
     if (entry !== undefined) entry.n++
     else this.#counts.set(error.code, { n: 1, sample: error.message })
     if (this.#open) return
     this.#open = true
     this.scheduler.after(this.intervalMs, () => this.flush())
+  }
+
+  #outageLine(error: PluginError): void {
+    const t = this.now()
+    const last = this.#lastOutageLine.get(error.code)
+    if (last !== undefined && t - last.at < OUTAGE_LINE_INTERVAL_MS) {
+      last.suppressed++
+      return
+    }
+    const more =
+      last !== undefined && last.suppressed > 0 ? ` [+${last.suppressed} more since]` : ''
+    this.#lastOutageLine.set(error.code, { at: t, suppressed: 0 })
+    this.logger.warn(`refused ${error.message}${more}`)
   }
 
   /** Writes the line for the interval so far (nothing when there was no refusal). */

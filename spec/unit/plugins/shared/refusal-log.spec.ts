@@ -4,6 +4,7 @@ import { PluginError } from '../../../../plugins/shared/errors'
 import {
   EveryRefusal,
   parseLogRefusals,
+  refusalLog,
   RefusalSummary,
   type Scheduler,
 } from '../../../../plugins/shared/refusal-log'
@@ -84,5 +85,32 @@ describe('refusal log: (summary by default, every on request)', () => {
       expect(kong.exitResult?.status).toBe(401)
     }
     expect(logger.lines.filter((l) => l.message.includes('denied'))).toEqual([])
+    // ...and counts them in the plugin's summary, written by the next flush.
+    const summary = refusalLog('consumer-jwt', 'summary', new MemoryLogger()) as RefusalSummary
+    summary.flush()
+    expect(logger.lines.map((l) => l.message)).toEqual([
+      expect.stringMatching(
+        /^refused 20 request\(s\) in 60 s: ERR_TOKEN_MALFORMED 20; first of each: /,
+      ),
+    ])
+  })
+
+  it('also writes a 5xx refusal at once, at most once per 10 s per code, with the count suppressed meanwhile', () => {
+    const logger = new MemoryLogger()
+    let now = 0
+    const summary = new RefusalSummary(logger, 60_000, new ManualScheduler(), () => now)
+    const outage = new PluginError('ERR_REVOCATION_UNAVAILABLE', 'redis timeout')
+    summary.record(outage)
+    summary.record(outage)
+    summary.record(refusal('ERR_TOKEN_EXPIRED', 'not an outage'))
+    now = 10_000
+    summary.record(outage)
+    expect(logger.lines).toEqual([
+      { level: 'warn', message: 'refused ERR_REVOCATION_UNAVAILABLE: redis timeout' },
+      {
+        level: 'warn',
+        message: 'refused ERR_REVOCATION_UNAVAILABLE: redis timeout [+1 more since]',
+      },
+    ])
   })
 })
