@@ -10,7 +10,7 @@ import {
 import { nowSeconds, type Clock } from '../shared/clock'
 import { PluginError } from '../shared/errors'
 import type { HeaderPatch, KongConsumer, KongCredential } from '../shared/pdk/port'
-import { claimAt, readScopesStrict } from '../shared/scopes/parse'
+import { claimAt, readScopes, readScopesStrict } from '../shared/scopes/parse'
 import type { TokenOrigin } from '../shared/token/extract'
 import { fromJoseError } from '../shared/token/jose-errors'
 import type { VerificationKey } from '../shared/token/keys'
@@ -241,7 +241,10 @@ export function claimHeadersCleared(config: Config): HeaderPatch | undefined {
   return Object.fromEntries(config.claims_to_headers.map(({ header }) => [header, CLEAR]))
 }
 
-/** Header values must not carry control characters (they would break the request line). */
+/**
+ * Header values must not carry control characters (they would break the request). Each run of
+ * them becomes one space, so words a TAB or a newline separated stay apart upstream.
+ */
 function headerValue(value: unknown): string | undefined {
   let text: string
   if (typeof value === 'string') text = value
@@ -249,8 +252,21 @@ function headerValue(value: unknown): string | undefined {
   else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) text = value.join(' ')
   else if (value !== undefined && value !== null) text = JSON.stringify(value)
   else return undefined
-  const clean = text.replace(/[\x00-\x1f\x7f]/g, '')
+  const clean = text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim()
   return clean === '' ? undefined : clean
+}
+
+/**
+ * A claim as a header value. A scope claim goes up as the scopes the ceiling and the scope rules
+ * read from it, joined by single spaces (RFC 6749 §3.3), whatever white space separated them in
+ * the token: the service must see the scopes the gateway checked, not a variant of them.
+ */
+function claimHeader(config: Config, claims: JWTPayload, claim: string): string | undefined {
+  if (config.scope_claims.includes(claim)) {
+    const scopes = [...readScopes(claims, [claim])]
+    return scopes.length === 0 ? undefined : headerValue(scopes.join(' '))
+  }
+  return headerValue(claimAt(claims, claim))
 }
 
 /**
@@ -276,8 +292,7 @@ export function upstreamHeaders(
     'X-Anonymous-Consumer': credential !== undefined ? CLEAR : 'true',
   }
   for (const { claim, header } of config.claims_to_headers) {
-    const value = claims === undefined ? undefined : headerValue(claimAt(claims, claim))
-    patch[header] = value ?? CLEAR
+    patch[header] = (claims === undefined ? undefined : claimHeader(config, claims, claim)) ?? CLEAR
   }
   if (hide !== undefined) {
     for (const origin of hide.origins) {

@@ -292,4 +292,25 @@ describe('consumer-jwt: (handler)', () => {
     expect(kong.authenticated).toBeUndefined()
     expect(logger.text()).toContain('fake failure')
   })
+
+  it('sends a scope claim upstream as the scopes it checked, joined by single spaces, whatever separated them', async () => {
+    const t = await token({ scope: 'orders:read\torders:write\r\n  orders:admin' })
+    const { handler, kong } = setup(
+      { claims_to_headers: [{ claim: 'scope', header: 'X-Scope' }] },
+      { headers: { authorization: `Bearer ${t}` } },
+    )
+    await handler.accessWith(kong)
+    expect(kong.exitResult).toBeUndefined()
+    expect(kong.upstreamHeader('X-Scope')).toBe('orders:read orders:write orders:admin')
+  })
+
+  it('turns each run of control characters of another claim into one space, never joining words', async () => {
+    const t = await token({ team: 'blue\tteam\r\nnorth\u0000east' })
+    const { handler, kong } = setup(
+      { claims_to_headers: [{ claim: 'team', header: 'X-Team' }] },
+      { headers: { authorization: `Bearer ${t}` } },
+    )
+    await handler.accessWith(kong)
+    expect(kong.upstreamHeader('X-Team')).toBe('blue team north east')
+  })
 })
