@@ -4,9 +4,11 @@
  * - Default: the Kong emulator (emulator/) on the given kong.yml, with the project's built plugin
  *   servers (dist/servers/<name>, one per plugin, as Kong 3.9 needs) and an echo upstream that
  *   every service and upstream target is pointed at.
- * - When KONG_PROXY_URL and KONG_ADMIN_URL are set: that running Kong. The config is pushed with
- *   `POST /config` on its admin API; services/targets are pointed at KONG_ECHO_URL when set (an echo
- *   upstream Kong can reach), otherwise the config is pushed unchanged.
+ * - When KONG_PROXY_URL and KONG_ADMIN_URL are set: that running Kong (DB-less). The config is
+ *   pushed with `POST /config` on its admin API, every service and upstream target pointed at an
+ *   echo upstream this process runs (on loopback, or at KONG_ECHO_URL for a Kong elsewhere), and
+ *   each push waits until Kong serves it. What reached the upstream is matched by
+ *   X-Kong-Request-Id, which Kong 3.x sends both ways by default.
  *
  * The same scenario code runs unchanged on both.
  */
@@ -17,6 +19,8 @@ import {
   type EchoRecord,
   type EchoUpstream,
 } from '../../../emulator/echo-upstream'
+import { stringify } from 'yaml'
+import { parseKongYaml } from '../../../emulator/declarative-config'
 import { pointAtUpstream } from '../../../emulator/demo-kit'
 import { start, type RunningEmulator } from '../../../emulator/emulator'
 import type { LogEntry } from '../../../emulator/request-context'
@@ -38,9 +42,9 @@ export interface KongTarget {
   readonly kind: 'emulator' | 'external'
   readonly proxyUrl: string
   readonly adminUrl: string
-  /** Base URL of the echo upstream (undefined for an external Kong without KONG_ECHO_URL). */
+  /** Base URL of the echo upstream, as Kong reaches it. */
   readonly upstreamUrl: string | undefined
-  /** Requests the local echo upstream received (empty for an external Kong). */
+  /** Requests the echo upstream received. */
   readonly upstreamRequests: readonly EchoRecord[]
   /** Logs of the emulated Kong (kong.log.*, plugin-server output); empty for an external Kong. */
   readonly logs: readonly LogEntry[]
@@ -73,38 +77,82 @@ export function builtPluginDirs(root = REPO_ROOT): string[] {
     .map((d) => path.join(base, d.name))
 }
 
+/**
+ * A probe route for "is this config live?": a unique path per push. Kong answers 404 (no Route
+ * matched) while the previous config is still in force, anything else once the pushed one is
+ * (with kong.yml's global acl guard the probe gets acl's 401, which is fine: the route exists).
+ */
+function withProbeRoute(config: string, upstreamUrl: string, probePath: string): string {
+  const doc = parseKongYaml(config) as Record<string, unknown>
+  const services = Array.isArray(doc['services']) ? (doc['services'] as unknown[]) : []
+  services.push({
+    name: 'kjt-e2e-live-probe',
+    url: upstreamUrl,
+    routes: [{ name: 'kjt-e2e-live-probe', paths: [probePath] }],
+  })
+  doc['services'] = services
+  return stringify(doc)
+}
+
 async function startExternal(
   opts: KongTargetOptions,
   proxyUrl: string,
   adminUrl: string,
 ): Promise<KongTarget> {
-  const echoUrl = process.env['KONG_ECHO_URL']
+  // Our own echo upstream, which Kong must reach: on loopback for a Kong on this machine, or
+  // at KONG_ECHO_URL (e.g. http://host.docker.internal:18080 for a Kong in a container), whose
+  // port it then listens on, on every interface.
+  const given = process.env['KONG_ECHO_URL']
+  const echo: EchoUpstream = await startEchoUpstream(
+    given === undefined ? 0 : Number(new URL(given).port || 80),
+    given === undefined ? '127.0.0.1' : '0.0.0.0',
+  )
+  const echoUrl = given ?? echo.url
   const rewrite = (c: string): string =>
-    opts.useEchoUpstream !== false && echoUrl ? pointAtUpstream(c, echoUrl) : c
+    opts.useEchoUpstream === false ? c : pointAtUpstream(c, echoUrl)
+  let pushes = 0
   const push = async (config: string): Promise<void> => {
+    const probe = `/__kjt-e2e-live/${process.pid}-${++pushes}`
     const res = await fetch(`${adminUrl}/config`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ config: rewrite(config) }),
+      body: JSON.stringify({ config: withProbeRoute(rewrite(config), echoUrl, probe) }),
     })
     if (res.status !== 201)
       throw new Error(`POST /config failed: ${res.status} ${await res.text()}`)
+    // Kong applies a pushed config a moment later, and restarts every plugin instance in use.
+    const deadline = Date.now() + 15_000
+    for (;;) {
+      const live = await fetch(`${proxyUrl}${probe}`)
+      await live.arrayBuffer()
+      if (live.status !== 404) return
+      if (Date.now() > deadline) throw new Error(`config pushed to ${adminUrl} not live after 15 s`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
   }
-  await push(opts.config)
+  try {
+    await push(opts.config)
+  } catch (error) {
+    await echo.stop()
+    throw error
+  }
   return {
     kind: 'external',
     proxyUrl,
     adminUrl,
     upstreamUrl: echoUrl,
-    upstreamRequests: [],
+    upstreamRequests: echo.received,
     logs: [],
     emulator: undefined,
     proxy: (p, init) => fetch(`${proxyUrl}${p}`, init),
     admin: (p, init) => fetch(`${adminUrl}${p}`, init),
-    upstreamRequestFor: () => undefined,
+    upstreamRequestFor: (res) => {
+      const id = res.headers.get('x-kong-request-id')
+      return id === null ? undefined : echo.byRequestId(id)
+    },
     reload: push,
     settled: () => new Promise((r) => setTimeout(r, 100)),
-    stop: () => Promise.resolve(),
+    stop: () => echo.stop(),
   }
 }
 
