@@ -81,11 +81,19 @@ export async function runPhase<T>(
     timer = setTimeout(() => resolve('deadline'), options.deadlineMs ?? DEFAULT_DEADLINE_MS)
     timer.unref()
   })
-  const work = fn(pdk, config.value)
+  // Called inside a promise, so a callback that throws synchronously is caught like any other
+  // error (were it thrown here, runPhase would reject without an exit and Kong would proxy).
+  const work = Promise.resolve().then(() => fn(pdk, config.value))
   try {
     const outcome = await Promise.race([work.then(() => 'done' as const), deadline])
     if (outcome === 'deadline') {
-      work.catch(() => undefined)
+      // The request is answered; whatever the late work does now is logged, never dropped.
+      work.catch((error: unknown) => {
+        if (error instanceof AfterExit) return
+        options.logger.error(
+          `${options.plugin}: error after the phase deadline: ${error instanceof Error ? error.message : String(error)}`,
+        )
+      })
       options.logger.error(
         `${options.plugin}: phase exceeded ${options.deadlineMs ?? DEFAULT_DEADLINE_MS} ms`,
       )
