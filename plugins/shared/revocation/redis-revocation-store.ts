@@ -70,6 +70,16 @@ return {n, redis.call('PUBLISH', ARGV[1], ARGV[2])}
  * the events channel keeping it honest. Reads are one MGET (single server and Sentinel) or one
  * GET per key sent together (Cluster, where the keys live in different slots).
  */
+/** Errors JavaScript raises for code at fault, never Redis or its client for an outage. */
+function isProgrammingError(error: unknown): boolean {
+  return (
+    error instanceof TypeError ||
+    error instanceof RangeError ||
+    error instanceof ReferenceError ||
+    error instanceof SyntaxError
+  )
+}
+
 export class RedisRevocationStore implements RevocationStore, RevocationWriter {
   readonly #cache: AbsenceCache
   readonly #client: RedisClient
@@ -218,6 +228,10 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
     } catch (cause) {
       work.catch(() => undefined)
       if (cause instanceof RevocationUnavailableError) throw cause
+      // A bug is not an outage: under on_unavailable = fail_open an outage passes the request,
+      // so only what Redis and its client raise may count as one; a programming error goes on
+      // to the boundary's 500.
+      if (isProgrammingError(cause)) throw cause
       const message = cause instanceof Error ? cause.message : String(cause)
       throw new RevocationUnavailableError(`${what}: ${message}`, { cause })
     } finally {
