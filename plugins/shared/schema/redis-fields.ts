@@ -144,6 +144,10 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
  * @throws PluginError ERR_CONFIG_INVALID naming the field at `path`.
  */
 export function parseRedisSettings(raw: unknown, path = 'redis'): RedisSettings {
+  // Absent means "the defaults"; anything else that is not a record is a mistake, never {}.
+  if (raw !== undefined && raw !== null && !isObject(raw)) {
+    throw new PluginError('ERR_CONFIG_INVALID', `${path}: must be a record`)
+  }
   const r = (isObject(raw) ? raw : {}) as Record<string, unknown>
   const bad = (field: string, why: string): never => {
     throw new PluginError('ERR_CONFIG_INVALID', `${path}.${field}: ${why}`)

@@ -94,6 +94,14 @@ describe('jwt-revocation: (schema)', () => {
     )
   })
 
+  it('refuses a redis setting that is not a record instead of reading it as the defaults', () => {
+    for (const redis of ['redis://elsewhere:6379', 6379, true, ['redis://x']]) {
+      expect(configError({ ...kongDefaults(), redis })).toMatch(
+        /^ERR_CONFIG_INVALID redis: must be a record/,
+      )
+    }
+  })
+
   it('refuses a key prefix with spaces', () => {
     expect(configError({ ...kongDefaults(), key_prefix: 'a b' })).toMatch(
       /^ERR_CONFIG_INVALID key_prefix:/,
