@@ -181,7 +181,7 @@ export function registerRevoke(program: Command, io: CliIO): void {
     )
     .option(
       '--leeway <seconds>',
-      "keep the key this long after exp, to cover verifiers' clock tolerance",
+      `keep the key this long after exp, to cover verifiers' clock tolerance (at least ${DEFAULT_JTI_LEEWAY_SECONDS})`,
       String(DEFAULT_JTI_LEEWAY_SECONDS),
     )
     .option('--reason <text>', 'why, stored with the revocation')
@@ -223,6 +223,14 @@ export function registerRevoke(program: Command, io: CliIO): void {
           )
         }
         const leeway = parseDuration(opts.leeway, '--leeway')
+        if (leeway < DEFAULT_JTI_LEEWAY_SECONDS) {
+          // The plugin accepts a token up to this margin past its exp (authenticators' leeway):
+          // a revocation that expires sooner would let the revoked token pass meanwhile.
+          throw new CliError(
+            `--leeway ${leeway} is shorter than the ${DEFAULT_JTI_LEEWAY_SECONDS} s past exp during which jwt-revocation still accepts a token: the revoked token would pass again in between`,
+            EXIT.USAGE,
+          )
+        }
         const expireAt = exp === undefined ? undefined : exp + leeway
         if (expireAt !== undefined && expireAt * 1000 <= now) {
           io.out(

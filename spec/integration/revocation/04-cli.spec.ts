@@ -74,14 +74,33 @@ const CLI = resolve(__dirname, '../../../dist/cli/index.js')
       const prefix = testPrefix('cli-exp')
       const exp = new Date(Date.now() + 60_000).toISOString()
       expect(
-        (await cli('revoke', 'jti', 'j1', '--exp', exp, '--leeway', '0', '--key-prefix', prefix))
+        (await cli('revoke', 'jti', 'j1', '--exp', exp, '--leeway', '400', '--key-prefix', prefix))
           .code,
       ).toBe(0)
-      expect(await raw.ttl(`${prefix}jti:j1`)).toBeGreaterThan(55)
+      expect(await raw.ttl(`${prefix}jti:j1`)).toBeGreaterThan(455)
       expect(
         (await cli('revoke', 'jti', 'j2', '--exp', 'never', '--key-prefix', prefix)).code,
       ).toBe(0)
       expect(await raw.ttl(`${prefix}jti:j2`)).toBe(-1)
+    })
+
+    it('refuses a --leeway shorter than the margin past exp the plugin still accepts, storing nothing', async () => {
+      const prefix = testPrefix('cli-leeway')
+      const exp = new Date(Date.now() + 60_000).toISOString()
+      const r = await cli(
+        'revoke',
+        'jti',
+        'j3',
+        '--exp',
+        exp,
+        '--leeway',
+        '0',
+        '--key-prefix',
+        prefix,
+      )
+      expect(r.code).not.toBe(0)
+      expect(r.err).toContain('--leeway 0 is shorter than the 300 s')
+      expect(await raw.exists(`${prefix}jti:j3`)).toBe(0)
     })
 
     it('stores nothing for a token that already expired', async () => {
