@@ -42,7 +42,14 @@ export interface ConsumerRef {
   readonly username?: string | null | undefined
 }
 
-export type Checks = Pick<Config, 'check' | 'subject_scope' | 'missing_jti'>
+export type Checks = Pick<Config, 'check' | 'subject_scope' | 'missing_jti' | 'missing_subject'>
+
+/** Refuses, unless missing_subject = allow, a request a checked kind cannot be looked up for. */
+function missing(config: Pick<Config, 'missing_subject'>, what: string): void {
+  if (config.missing_subject === 'refuse') {
+    throw new PluginError('ERR_CLAIM_MISSING', `${what} (missing_subject = refuse)`)
+  }
+}
 
 /** Whether the decision needs the consumer (one more PDK round trip). */
 export function needsConsumer(config: Pick<Config, 'check'>): boolean {
@@ -62,9 +69,10 @@ export function planLookup(
 }
 
 /**
- * The keys the token's own claims call for. Only claims that exist produce a target: no `sub`,
- * no subject lookup. Called before the consumer is fetched, so a refusal costs no extra call.
+ * The keys the token's own claims call for. Called before the consumer is fetched, so a refusal
+ * costs no extra call.
  * @throws PluginError ERR_CLAIM_MISSING when `jti` is checked, absent and `missing_jti` is
+ *   `refuse`, or `sub` (or `iss` for issuer-scoped cutoffs) is absent and `missing_subject` is
  *   `refuse`; ERR_CLAIM_INVALID when `jti`, `sub` or `iss` is present but not a string.
  */
 export function tokenTargets(claims: JWTPayload, config: Checks): RevocationTarget[] {
@@ -81,22 +89,34 @@ export function tokenTargets(claims: JWTPayload, config: Checks): RevocationTarg
   }
   if (config.check.includes('subject')) {
     const sub = stringClaim(claims, 'sub')
-    if (sub !== undefined) {
+    if (sub === undefined) {
+      missing(config, 'sub: required to check subject revocations')
+    } else {
       if (config.subject_scope !== 'issuer') targets.push({ kind: 'subject', sub })
       const iss = stringClaim(claims, 'iss')
-      if (config.subject_scope !== 'global' && iss !== undefined)
-        targets.push({ kind: 'subject', sub, iss })
+      if (config.subject_scope !== 'global') {
+        if (iss !== undefined) targets.push({ kind: 'subject', sub, iss })
+        else missing(config, 'iss: required to check issuer-scoped subject revocations')
+      }
     }
   }
   return targets
 }
 
-/** The consumer's keys, by id and by username; none without an authenticated consumer. */
+/**
+ * The consumer's keys, by id and by username.
+ * @throws PluginError ERR_CLAIM_MISSING without an authenticated consumer, unless
+ *   missing_subject = allow (then none).
+ */
 export function consumerTargets(
   consumer: ConsumerRef | undefined,
-  config: Pick<Config, 'check'>,
+  config: Pick<Config, 'check' | 'missing_subject'>,
 ): RevocationTarget[] {
-  if (!config.check.includes('consumer') || consumer === undefined) return []
+  if (!config.check.includes('consumer')) return []
+  if (consumer === undefined) {
+    missing(config, 'consumer: none authenticated, so consumer revocations cannot be checked')
+    return []
+  }
   const targets: RevocationTarget[] = [{ kind: 'consumer', id: consumer.id }]
   if (typeof consumer.username === 'string' && consumer.username !== '') {
     targets.push({ kind: 'consumer_username', username: consumer.username })

@@ -35,6 +35,12 @@ export interface Config {
   /** A token without `iat` for which a subject or consumer cutoff exists. */
   readonly missing_iat: 'refuse' | 'allow'
   /**
+   * A request with nothing to look a checked kind up by: no `sub` (subject checked), no `iss`
+   * (issuer-scoped subject cutoffs checked), no authenticated consumer (consumer checked).
+   * `refuse` (401 ERR_CLAIM_MISSING) or `allow` (that kind cannot apply to it).
+   */
+  readonly missing_subject: 'refuse' | 'allow'
+  /**
    * No verified token in the request context. false (default): pass, since authentication
    * (and an anonymous consumer) is the authentication plugin's decision; true: refuse with 401
    * ERR_SCOPE_CONTEXT_MISSING, for routes where this plugin must never be skipped.
@@ -97,6 +103,14 @@ export const fields = {
     required: true,
     description:
       'A token without `iat` whose subject or consumer has a cutoff: `refuse` (401 ERR_CLAIM_MISSING) or `allow` (the cutoff cannot apply).',
+  },
+  missing_subject: {
+    type: 'string',
+    default: 'refuse',
+    one_of: ['refuse', 'allow'],
+    required: true,
+    description:
+      'A request a checked kind cannot be looked up for: no `sub` (subject), no `iss` (issuer-scoped subject cutoffs), no authenticated consumer (consumer). `refuse` (401 ERR_CLAIM_MISSING) or `allow` (that revocation cannot reach it).',
   },
   require_token: {
     type: 'boolean',
@@ -198,6 +212,7 @@ export function parseConfig(raw: unknown): Config {
     subject_scope: pick('subject_scope', ['global', 'issuer', 'both'] as const, 'both'),
     missing_jti: pick('missing_jti', ['refuse', 'allow'] as const, 'refuse'),
     missing_iat: pick('missing_iat', ['refuse', 'allow'] as const, 'refuse'),
+    missing_subject: pick('missing_subject', ['refuse', 'allow'] as const, 'refuse'),
     require_token: requireToken as boolean,
     on_unavailable: pick('on_unavailable', ['fail_closed', 'fail_open'] as const, 'fail_closed'),
     timeout_ms: int('timeout_ms', 250, 10, 5000),

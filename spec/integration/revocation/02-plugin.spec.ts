@@ -19,6 +19,7 @@ import {
   sharedRedisUrl,
   testPrefix,
 } from './helpers/redis-server'
+import { STORE_TESTS } from './helpers/plugin-requests'
 
 const skip = noRedisReason()
 const DIST = resolve(__dirname, '../../../dist')
@@ -52,7 +53,7 @@ const builtHandler = `${DIST}/plugins/jwt-revocation/handler.js`
 
     const plugin = (prefix: string, over: Record<string, unknown> = {}): JwtRevocationHandler =>
       new JwtRevocationHandler(
-        { redis: { url }, key_prefix: prefix, ...over },
+        { ...STORE_TESTS, redis: { url }, key_prefix: prefix, ...over },
         { logger: new MemoryLogger() },
       )
 

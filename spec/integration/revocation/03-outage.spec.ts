@@ -6,6 +6,7 @@ import { forgetSharedRevocationStores } from '../../../plugins/shared/revocation
 import { MemoryLogger } from '../../helpers/logger'
 import { request, token, within } from './helpers/plugin-requests'
 import { noPrivateRedisReason, PrivateRedis, testPrefix } from './helpers/redis-server'
+import { STORE_TESTS } from './helpers/plugin-requests'
 
 /** The bound a decision must come within while Redis misbehaves: a bound, not a benchmark. */
 const DECISION_BOUND_MS = 1500
@@ -36,7 +37,13 @@ const skip = noPrivateRedisReason()
     ): { handler: JwtRevocationHandler; logger: MemoryLogger } => {
       const logger = new MemoryLogger()
       const handler = new JwtRevocationHandler(
-        { redis: { url: server.url }, key_prefix: prefix, timeout_ms: 200, ...over },
+        {
+          ...STORE_TESTS,
+          redis: { url: server.url },
+          key_prefix: prefix,
+          timeout_ms: 200,
+          ...over,
+        },
         { logger },
       )
       return { handler, logger }

@@ -20,6 +20,7 @@ import {
   waitFor,
   type RedisProcess,
 } from './helpers/redis-deployments'
+import { STORE_TESTS } from './helpers/plugin-requests'
 
 /**
  * The plugin against the Redis deployments people run, started locally from Debian's packages:
@@ -170,7 +171,7 @@ const skipSentinel = noSentinelReason()
     }
     const plugin = (prefix: string, over: Record<string, unknown> = {}): JwtRevocationHandler =>
       new JwtRevocationHandler(
-        { redis: record, key_prefix: prefix, ...over },
+        { ...STORE_TESTS, redis: record, key_prefix: prefix, ...over },
         { logger: new MemoryLogger() },
       )
     const master = async (): Promise<RedisProcess> =>
@@ -212,6 +213,7 @@ const skipSentinel = noSentinelReason()
       const dead = '127.0.0.1:1'
       const handler = new JwtRevocationHandler(
         {
+          ...STORE_TESTS,
           redis: { ...record, sentinels: [dead, ...d.sentinelAddresses] },
           key_prefix: prefix,
         },
@@ -313,6 +315,7 @@ const skipSentinel = noSentinelReason()
       try {
         const handler = new JwtRevocationHandler(
           {
+            ...STORE_TESTS,
             redis: { mode: 'sentinel', sentinels: own.sentinelAddresses, sentinel_name: own.name },
             key_prefix: 'graceful:',
             cache_ttl_ms: 0,
@@ -367,7 +370,7 @@ const skipCluster = noClusterReason()
     }
     const plugin = (prefix: string, over: Record<string, unknown> = {}): JwtRevocationHandler =>
       new JwtRevocationHandler(
-        { redis: record, key_prefix: prefix, ...over },
+        { ...STORE_TESTS, redis: record, key_prefix: prefix, ...over },
         { logger: new MemoryLogger() },
       )
 

@@ -8,7 +8,10 @@ const readline = require('node:readline')
 const { JwtRevocationHandler } = require(process.argv[1] + '/plugins/jwt-revocation/handler.js')
 
 const quiet = { info() {}, warn() {}, error() {} }
-const handler = new JwtRevocationHandler(JSON.parse(process.argv[2]), { logger: quiet })
+const handler = new JwtRevocationHandler(
+  { missing_subject: 'allow', ...JSON.parse(process.argv[2]) },
+  { logger: quiet },
+)
 
 function fakePdk(token, consumer) {
   const state = { status: 200 }

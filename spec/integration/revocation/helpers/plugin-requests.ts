@@ -2,6 +2,13 @@ import type { JwtRevocationHandler } from '../../../../plugins/jwt-revocation/ha
 import type { KongConsumer } from '../../../../plugins/shared/pdk/port'
 import { FakeKong } from '../../../helpers/fake-kong'
 
+/**
+ * Config these tests give the plugin: they exercise the store (Redis, its outages, its cache),
+ * so tokens and requests carry only what each case needs; missing_subject's refusal of a token
+ * without sub or iss, or a request without a consumer, is covered by the unit tests.
+ */
+export const STORE_TESTS = { missing_subject: 'allow' } as const
+
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
 
 /** A token as the authentication plugin shares it; jwt-revocation only decodes it. */

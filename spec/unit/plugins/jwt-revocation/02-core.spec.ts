@@ -57,14 +57,32 @@ describe('jwt-revocation: (core)', () => {
 
     it('looks up only the kinds in check', () => {
       expect(
-        planLookup({ jti: 'j', sub: 's' }, { id: 'c' }, config({ check: ['subject'] })),
+        planLookup(
+          { jti: 'j', sub: 's' },
+          { id: 'c' },
+          config({ check: ['subject'], subject_scope: 'global' }),
+        ),
       ).toEqual([{ kind: 'subject', sub: 's' }])
       expect(needsConsumer(config({ check: ['jti', 'subject'] }))).toBe(false)
       expect(needsConsumer(config())).toBe(true)
     })
 
-    it('skips the subject when the token has no sub, and the consumer when none is authenticated', () => {
-      expect(planLookup({ jti: 'j' }, undefined, config())).toEqual([{ kind: 'jti', jti: 'j' }])
+    it('refuses with ERR_CLAIM_MISSING by default when a checked kind has nothing to look up by', () => {
+      expect(codeOf(() => tokenTargets({ jti: 'j' }, config()))).toBe('ERR_CLAIM_MISSING')
+      expect(codeOf(() => tokenTargets({ jti: 'j', sub: 's' }, config()))).toBe('ERR_CLAIM_MISSING')
+      expect(
+        codeOf(() => tokenTargets({ jti: 'j', sub: 's' }, config({ subject_scope: 'global' }))),
+      ).toBe('none')
+      expect(codeOf(() => consumerTargets(undefined, config()))).toBe('ERR_CLAIM_MISSING')
+    })
+
+    it('skips the subject when the token has no sub, and the consumer when none is authenticated, with missing_subject = allow', () => {
+      const allow = config({ missing_subject: 'allow' })
+      expect(planLookup({ jti: 'j' }, undefined, allow)).toEqual([{ kind: 'jti', jti: 'j' }])
+      expect(planLookup({ jti: 'j', sub: 's' }, undefined, allow)).toEqual([
+        { kind: 'jti', jti: 'j' },
+        { kind: 'subject', sub: 's' },
+      ])
       expect(consumerTargets({ id: 'c', username: null }, config())).toEqual([
         { kind: 'consumer', id: 'c' },
       ])
@@ -76,13 +94,17 @@ describe('jwt-revocation: (core)', () => {
     })
 
     it('lets a token without jti through to the other checks when missing_jti = allow', () => {
-      expect(tokenTargets({ sub: 's' }, config({ missing_jti: 'allow' }))).toEqual([
-        { kind: 'subject', sub: 's' },
-      ])
+      expect(
+        tokenTargets({ sub: 's' }, config({ missing_jti: 'allow', subject_scope: 'global' })),
+      ).toEqual([{ kind: 'subject', sub: 's' }])
     })
 
     it('does not care about a missing jti when jti is not checked', () => {
-      expect(codeOf(() => tokenTargets({ sub: 's' }, config({ check: ['subject'] })))).toBe('none')
+      expect(
+        codeOf(() =>
+          tokenTargets({ sub: 's' }, config({ check: ['subject'], subject_scope: 'global' })),
+        ),
+      ).toBe('none')
     })
 
     it('refuses a non-string jti or sub with ERR_CLAIM_INVALID', () => {

@@ -243,7 +243,7 @@ describe('jwt-revocation: (handler)', () => {
     let made = 0
     const store: RevocationStore = { lookup: async (t) => t.map(() => undefined) }
     const handler = new JwtRevocationHandler(
-      {},
+      { check: ['jti'] },
       { logger: new MemoryLogger(), clock, storeFor: () => (made++, store) },
     )
     expect(made).toBe(0)

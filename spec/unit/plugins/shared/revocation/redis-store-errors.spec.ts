@@ -41,7 +41,7 @@ describe('redis revocation store: (what counts as unavailable)', () => {
       throw new TypeError('bug in the lookup')
     })
     const handler = new JwtRevocationHandler(
-      { on_unavailable: 'fail_open' },
+      { on_unavailable: 'fail_open', check: ['jti'] },
       { logger: new MemoryLogger(), storeFor: () => store },
     )
     const kong = new FakeKong()
