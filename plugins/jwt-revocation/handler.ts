@@ -101,7 +101,7 @@ export class RevocationCheck {
 /**
  * The access phase. With a token and every kind checked it makes 2 PDK calls (3 round trips
  * with the event): read the shared token, read the consumer; the consumer call is skipped when
- * `consumer` is not checked. Redis costs at most one MGET, none when the cache answers.
+ * `consumer` is not checked. Redis costs at most one round trip, none when the cache answers.
  */
 export async function checkRevocation(pdk: Pdk, revocation: RevocationCheck): Promise<void> {
   const token = await readVerifiedToken(pdk)

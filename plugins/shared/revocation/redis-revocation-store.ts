@@ -60,6 +60,32 @@ return {1, ARGV[1], redis.call('PUBLISH', ARGV[4], ARGV[5])}
 `
 
 /** KEYS[1] key; ARGV: channel, message. Returns {keys deleted, subscribers reached}. */
+/**
+ * The read of one lookup, in one round trip like MGET, but never blind to a key's type: MGET
+ * answers nil for a key that holds a hash or a list, which would read as "not revoked", while
+ * keys.ts promises that an unreadable entry counts as revoked. A key of another type comes back
+ * as a value decodeEntry cannot read, i.e. revoked forever.
+ */
+const READ_SCRIPT = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key).ok
+  if kind == 'string' then out[i] = redis.call('GET', key)
+  elseif kind == 'none' then out[i] = false
+  else out[i] = 'unreadable: a ' .. kind .. ' key' end
+end
+return out
+`
+
+/** Cluster: a GET of a key of another type fails with WRONGTYPE; that key reads as unreadable. */
+function readableGet(client: Cluster, key: string): Promise<string | null> {
+  return client.get(key).catch((error: unknown) => {
+    if (error instanceof Error && error.message.startsWith('WRONGTYPE'))
+      return 'unreadable: not a string key'
+    throw error
+  })
+}
+
 const LIFT_SCRIPT = `
 local n = redis.call('DEL', KEYS[1])
 return {n, redis.call('PUBLISH', ARGV[1], ARGV[2])}
@@ -67,8 +93,9 @@ return {n, redis.call('PUBLISH', ARGV[1], ARGV[2])}
 
 /**
  * Revocations in Redis, with the local {@link AbsenceCache} in front of the request path and
- * the events channel keeping it honest. Reads are one MGET (single server and Sentinel) or one
- * GET per key sent together (Cluster, where the keys live in different slots).
+ * the events channel keeping it honest. Reads are one script call that GETs every key and tells
+ * a key of another type apart (single server and Sentinel), or one GET per key sent together
+ * (Cluster, where the keys live in different slots).
  */
 /** Errors JavaScript raises for code at fault, never Redis or its client for an outage. */
 function isProgrammingError(error: unknown): boolean {
@@ -110,9 +137,10 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
     const generation = this.#cache.generation
     const values = await this.bounded(`lookup of ${wanted.length} key(s)`, async () => {
       await this.ready()
-      return this.#client instanceof Cluster
-        ? Promise.all(wanted.map((k) => this.#client.get(k)))
-        : this.#client.mget(...wanted)
+      const client = this.#client
+      return client instanceof Cluster
+        ? Promise.all(wanted.map((k) => readableGet(client, k)))
+        : (client.eval(READ_SCRIPT, wanted.length, ...wanted) as Promise<(string | null)[]>)
     })
     const found = new Map<string, string>()
     const absent: string[] = []

@@ -2,7 +2,7 @@ import type { RevocationEntry, RevocationTarget } from './keys'
 
 /**
  * The read side, used on the request path. One call is one Redis round trip at most (a single
- * MGET), or none when every answer is in the local cache.
+ * script call), or none when every answer is in the local cache.
  */
 export interface RevocationStore {
   /**

@@ -45,6 +45,22 @@ const now = (): number => Math.floor(Date.now() / 1000)
       await server?.dispose()
     })
 
+    it('reads a revocation key holding another type (a hash, a list) as revoked, never as absent', async () => {
+      const hashKey = revocationKey(prefix, { kind: 'jti', jti: 'typed-hash' })
+      const listKey = revocationKey(prefix, { kind: 'subject', sub: 'typed-list' })
+      await raw.hset(hashKey, 'at', '1')
+      await raw.rpush(listKey, 'x')
+      const [hash, list, absent] = await store.lookup([
+        { kind: 'jti', jti: 'typed-hash' },
+        { kind: 'subject', sub: 'typed-list' },
+        { kind: 'jti', jti: 'typed-none' },
+      ])
+      expect(hash?.at).toBe(Number.POSITIVE_INFINITY)
+      expect(list?.at).toBe(Number.POSITIVE_INFINITY)
+      expect(absent).toBeUndefined()
+      await raw.del(hashKey, listKey)
+    })
+
     it('stores each kind under the key layout and finds it in one lookup', async () => {
       const targets = [
         { kind: 'jti', jti: 'tok-1' },
@@ -169,7 +185,7 @@ const skipPrivate = noPrivateRedisReason()
       return out
     }
 
-    it('answers a five-key lookup with exactly one MGET, and a cached one with none', async () => {
+    it('answers a five-key lookup with exactly one script call (one round trip), and a cached one with none', async () => {
       const raw = new Redis(server.url)
       const store = new RedisRevocationStore(redis, {
         prefix: 'rt:',
@@ -191,7 +207,7 @@ const skipPrivate = noPrivateRedisReason()
       const before = await commandCalls(raw)
       await store.lookup(targets)
       const cached = await commandCalls(raw)
-      expect((cached['mget'] ?? 0) - (before['mget'] ?? 0)).toBe(0)
+      expect((cached['eval'] ?? 0) - (before['eval'] ?? 0)).toBe(0)
 
       const uncached = new RedisRevocationStore(redis, {
         prefix: 'rt2:',
@@ -200,8 +216,10 @@ const skipPrivate = noPrivateRedisReason()
       })
       await uncached.lookup(targets)
       const after = await commandCalls(raw)
-      expect((after['mget'] ?? 0) - (cached['mget'] ?? 0)).toBe(1)
-      expect((after['get'] ?? 0) - (cached['get'] ?? 0)).toBe(0)
+      expect((after['eval'] ?? 0) - (cached['eval'] ?? 0)).toBe(1)
+      expect((after['mget'] ?? 0) - (cached['mget'] ?? 0)).toBe(0)
+      // Inside the script: one TYPE per key; absent keys need no GET.
+      expect((after['type'] ?? 0) - (cached['type'] ?? 0)).toBe(targets.length)
       await raw.quit()
     })
   },

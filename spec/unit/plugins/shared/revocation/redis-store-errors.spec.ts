@@ -8,8 +8,9 @@ import { mint, secretKey } from '../../../../helpers/tokens'
 
 // Under on_unavailable = fail_open an unavailable Redis lets the request pass, so only an outage
 // may count as "unavailable": a bug in the lookup must fail closed like any other bug.
-function storeWhoseMget(fails: () => never): RedisRevocationStore {
-  const client = { status: 'ready', mget: () => Promise.resolve().then(fails) }
+/** A store whose read (the lookup script, one round trip) fails with what `fails` throws. */
+function storeWhoseRead(fails: () => never): RedisRevocationStore {
+  const client = { status: 'ready', eval: () => Promise.resolve().then(fails) }
   const redis = { client, subscribe: () => undefined } as unknown as ConstructorParameters<
     typeof RedisRevocationStore
   >[0]
@@ -20,7 +21,7 @@ const target = { kind: 'jti', jti: 'j1' } as const
 
 describe('redis revocation store: (what counts as unavailable)', () => {
   it('reports an error of Redis or its client as unavailable', async () => {
-    const store = storeWhoseMget(() => {
+    const store = storeWhoseRead(() => {
       throw Object.assign(new Error('Connection is closed.'), { name: 'Error' })
     })
     const error: unknown = await store.lookup([target]).catch((e: unknown) => e)
@@ -28,7 +29,7 @@ describe('redis revocation store: (what counts as unavailable)', () => {
   })
 
   it('lets a programming error through as itself, not as an outage', async () => {
-    const store = storeWhoseMget(() => {
+    const store = storeWhoseRead(() => {
       throw new TypeError('cannot read properties of undefined')
     })
     const error: unknown = await store.lookup([target]).catch((e: unknown) => e)
@@ -37,7 +38,7 @@ describe('redis revocation store: (what counts as unavailable)', () => {
   })
 
   it('refuses with 500 under fail_open when the lookup has a bug, instead of passing the request', async () => {
-    const store = storeWhoseMget(() => {
+    const store = storeWhoseRead(() => {
       throw new TypeError('bug in the lookup')
     })
     const handler = new JwtRevocationHandler(
