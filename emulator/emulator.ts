@@ -142,7 +142,7 @@ export async function start(options: EmulatorOptions): Promise<RunningEmulator> 
     throw e
   }
 
-  const proxy = http.createServer((req, res) => gateway.handle(req, res))
+  const proxy = gateway.createProxyServer()
   proxy.keepAliveTimeout = 60_000
   const admin = http.createServer((req, res) => handleAdmin(req, res, gateway, servers))
   let proxyPort: number

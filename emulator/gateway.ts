@@ -3,6 +3,9 @@
  * request life cycle.
  *
  * Phases run in Kong's order (kong/init.lua, FINDINGS F13):
+ *   nginx    — before any of them, what nginx refuses while reading the request head (duplicate
+ *              unique headers, header and request-line buffers, max_headers): Kong's error page,
+ *              only global log handlers run (see nginxCheckHead);
  *   rewrite  — global plugin configurations only;
  *   router   — no match → 404 "no Route matched with those values";
  *   access   — the collecting iterator: for each plugin by priority, the most specific config for
@@ -14,6 +17,7 @@
  */
 import crypto from 'node:crypto'
 import http from 'node:http'
+import type { Duplex } from 'node:stream'
 import { BUILTIN_PLUGINS, type BuiltinPlugin } from './builtin-plugins'
 import {
   DEFAULT_WS_ID,
@@ -25,7 +29,13 @@ import {
   type ServiceEntity,
 } from './declarative-config'
 import { LuaError } from './lua-values'
-import { REASONS, kongErrorBody, type PdkEnvironment } from './pdk'
+import {
+  ERROR_HANDLER_MESSAGES,
+  REASONS,
+  kongErrorBody,
+  kongErrorHandlerBody,
+  type PdkEnvironment,
+} from './pdk'
 import { handleEvent, InstanceManager, type PluginConfigInstance } from './plugin-runtime'
 import type { PluginServer } from './plugin-server'
 import { HeaderList, RequestContext, type LogEntry, type Phase } from './request-context'
@@ -91,6 +101,183 @@ export function lookupConfig(
     if (hit) return hit
   }
   return combos.get(compoundKey())
+}
+
+// ---- nginx, before any plugin ----------------------------------------------------------------
+//
+// Kong 3.9.3 runs OpenResty 1.25.3.2 (nginx 1.25.3) and leaves nginx's defaults for the request
+// head: client_header_buffer_size 1k, large_client_header_buffers 4 8k, ignore_invalid_headers on;
+// its build adds nginx's max_headers directive, default 1000 (Kong's patch
+// build/openresty/patches/nginx-1.25.3_17-CVE-2026-49975.patch). Refusals go through
+// `error_page 400 … 414 … /kong_error_handler; error_page 494 =494 /kong_error_handler;` to
+// Kong.handle_error (kong/error_handlers.lua), which answers 494 as 400.
+
+export const NGINX_HEAD_LIMITS = {
+  clientHeaderBufferSize: 1024,
+  largeClientHeaderBuffers: { number: 4, size: 8192 },
+  maxHeaders: 1000,
+} as const
+
+/**
+ * Request headers nginx 1.25.3 refuses to see twice (400): the ngx_http_headers_in entries
+ * handled by ngx_http_process_unique_header_line, and Host (ngx_http_process_host).
+ */
+export const NGINX_UNIQUE_HEADERS: ReadonlySet<string> = new Set([
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'if-match',
+  'if-none-match',
+  'content-length',
+  'content-range',
+  'if-range',
+  'transfer-encoding',
+  'expect',
+  'authorization',
+])
+
+/** A request head as nginx reads it: the request line (no CRLF) and the header lines in order. */
+export interface RequestHead {
+  readonly requestLine: string
+  readonly method: string
+  /** "1.1", "1.0" */
+  readonly httpVersion: string
+  readonly headers: ReadonlyArray<readonly [string, string]>
+  /** false when the head was cut short (only its complete lines are known) */
+  readonly complete: boolean
+}
+
+export interface NginxRefusal {
+  /** nginx's own status: 494 is its internal "request header too large" */
+  readonly nginxStatus: 400 | 405 | 414 | 494
+  /** the status Kong answers with (494 → 400) */
+  readonly status: number
+  /** kong/error_handlers.lua's message for nginxStatus */
+  readonly message: string
+  /** nginx's error.log wording (info level) */
+  readonly reason: string
+  /** how many header lines nginx had stored when it stopped (what Kong's error handler sees) */
+  readonly visible: number
+}
+
+function refusal(
+  nginxStatus: NginxRefusal['nginxStatus'],
+  reason: string,
+  visible: number,
+): NginxRefusal {
+  return {
+    nginxStatus,
+    status: nginxStatus === 494 ? 400 : nginxStatus,
+    message: ERROR_HANDLER_MESSAGES[nginxStatus] ?? 'Bad request',
+    reason,
+    visible,
+  }
+}
+
+/**
+ * What nginx 1.25.3 (with Kong's max_headers patch) answers to a request head before any phase
+ * runs, or undefined when it lets it through. Line lengths are counted as `name: value\r\n` (Node
+ * has already dropped the optional whitespace a client may put around a value) and the request
+ * line as `METHOD target HTTP/x.y\r\n`.
+ *
+ * Buffers (ngx_http_alloc_large_header_buffer): lines are read into a 1024-byte buffer; a line
+ * that crosses the end of the current buffer is moved to a fresh 8192-byte one, at most 4 of them
+ * per request. A line is refused when it does not fit in one 8192-byte buffer (more than 8192
+ * bytes with its CRLF; request line → 414 "client sent too long URI", header line → 494 "client
+ * sent too long header line"), or when a fifth buffer would be needed (494) — so a head never
+ * exceeds 1024 + 4 × 8192 = 33792 bytes and is refused earlier when lines straddle buffers.
+ * Then per header line: the 1001st → 494 "client sent too many header lines"; a second line of a
+ * unique header → 400. After the head: HTTP/1.1 without Host → 400; TRACE → 405.
+ */
+export function nginxCheckHead(head: RequestHead): NginxRefusal | undefined {
+  const { clientHeaderBufferSize, largeClientHeaderBuffers, maxHeaders } = NGINX_HEAD_LIMITS
+  let bufferEnd = clientHeaderBufferSize
+  let busy = 0
+  let pos = 0
+  const fits = (length: number): boolean => {
+    const start = pos
+    const end = pos + length
+    while (end > bufferEnd) {
+      // the parser stops at the end of the buffer inside the line (or exactly at its start)
+      if (start < bufferEnd && bufferEnd - start >= largeClientHeaderBuffers.size) return false
+      if (busy >= largeClientHeaderBuffers.number) return false
+      busy += 1
+      bufferEnd = start + largeClientHeaderBuffers.size
+    }
+    pos = end
+    return true
+  }
+  if (!fits(head.requestLine.length + 2)) return refusal(414, 'client sent too long URI', 0)
+  const seen = new Set<string>()
+  let hasHost = false
+  for (const [i, [name, value]] of head.headers.entries()) {
+    if (!fits(name.length + 2 + value.length + 2))
+      return refusal(494, 'client sent too long header line', i)
+    if (i >= maxHeaders) return refusal(494, 'client sent too many header lines', i)
+    const n = name.toLowerCase()
+    if (n === 'host') hasHost = true
+    if (NGINX_UNIQUE_HEADERS.has(n)) {
+      if (seen.has(n))
+        return refusal(
+          400,
+          n === 'host' ? 'client sent duplicate host header' : 'client sent duplicate header line',
+          i + 1,
+        )
+      seen.add(n)
+    }
+  }
+  if (!head.complete) return undefined
+  const all = head.headers.length
+  if (!fits(2)) return refusal(494, 'client sent too long header line', all)
+  if (!hasHost && head.httpVersion !== '1.0' && head.httpVersion !== '0.9')
+    return refusal(400, 'client sent HTTP/1.1 request without "Host" header', all)
+  if (head.method === 'TRACE') return refusal(405, 'client sent TRACE method', all)
+  return undefined
+}
+
+function headOfRequest(req: http.IncomingMessage): RequestHead {
+  const headers: Array<[string, string]> = []
+  const raw = req.rawHeaders
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i] ?? '', raw[i + 1] ?? ''])
+  const method = req.method ?? 'GET'
+  return {
+    requestLine: `${method} ${req.url ?? '/'} HTTP/${req.httpVersion}`,
+    method,
+    httpVersion: req.httpVersion,
+    headers,
+    complete: true,
+  }
+}
+
+/** The head of a request Node's parser refused (its clientError rawPacket), as far as it goes. */
+function headOfPacket(packet: Buffer | undefined): RequestHead | undefined {
+  if (!packet || packet.length === 0) return undefined
+  const text = packet.toString('latin1')
+  const blank = /\r?\n\r?\n/.exec(text)
+  const complete = blank !== null
+  const upTo = complete ? blank.index : text.lastIndexOf('\n')
+  if (upTo < 0) return undefined
+  const lines = text.slice(0, upTo).split(/\r?\n/)
+  const requestLine = lines.shift() ?? ''
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) \S+ HTTP\/(\d\.\d)$/.exec(requestLine)
+  if (!m) return undefined
+  const headers: Array<[string, string]> = []
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    if (colon <= 0) return undefined
+    headers.push([line.slice(0, colon), line.slice(colon + 1).trim()])
+  }
+  return { requestLine, method: m[1] ?? '', httpVersion: m[2] ?? '1.1', headers, complete }
+}
+
+/**
+ * Node's parser limits for the proxy listener, far above nginx's so that nginxCheckHead decides:
+ * 1 MiB of head (beyond it Node gives up and the emulator answers what nginx would, 400 "Request
+ * header or cookie too large"), no cap on the number of header lines, no Host check of its own.
+ */
+export const PROXY_SERVER_OPTIONS: http.ServerOptions = {
+  maxHeaderSize: 1024 * 1024,
+  requireHostHeader: false,
 }
 
 export interface GatewayOptions {
@@ -269,22 +456,55 @@ export class Gateway {
     }
   }
 
+  /**
+   * The proxy listener: Node's parser set far above nginx's limits (PROXY_SERVER_OPTIONS), so
+   * that the gateway answers as nginx does; `Expect` left to the gateway (Node would answer 417
+   * to anything but 100-continue, and send 100 Continue before nginx's checks); requests Node's
+   * parser refuses answered with Kong's error page.
+   */
+  createProxyServer(): http.Server {
+    const server = http.createServer(PROXY_SERVER_OPTIONS, (req, res) => this.handle(req, res))
+    server.maxHeadersCount = 0
+    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) =>
+      this.handle(req, res, true),
+    )
+    server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) =>
+      this.handle(req, res),
+    )
+    server.on('clientError', (err: Error, socket: Duplex) => this.onClientError(err, socket))
+    return server
+  }
+
   /** The request handler of the proxy listener. */
-  handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  handle(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue = false): void {
+    const fail = (e: unknown): void => {
+      this.opts.onLog({
+        level: 'crit',
+        plugin: 'emulator',
+        message: `internal error: ${String(e)}`,
+      })
+      if (!res.headersSent) {
+        res.writeHead(500, { 'Content-Type': 'text/plain' })
+        res.end('emulator internal error\n')
+      }
+    }
+    const refused = nginxCheckHead(headOfRequest(req))
+    if (refused) {
+      // nginx answers without reading the body (and closes the connection); the emulator lets
+      // a body the client already sends arrive first, so that closing does not reset it
+      const answer = (): void => void this.process(req, res, Buffer.alloc(0), refused).catch(fail)
+      if (expectsContinue) answer()
+      else {
+        req.once('end', answer)
+        req.resume()
+      }
+      return
+    }
+    if (expectsContinue) res.writeContinue()
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      void this.process(req, res, Buffer.concat(chunks)).catch((e: unknown) => {
-        this.opts.onLog({
-          level: 'crit',
-          plugin: 'emulator',
-          message: `internal error: ${String(e)}`,
-        })
-        if (!res.headersSent) {
-          res.writeHead(500, { 'Content-Type': 'text/plain' })
-          res.end('emulator internal error\n')
-        }
-      })
+      void this.process(req, res, Buffer.concat(chunks)).catch(fail)
     })
   }
 
@@ -292,6 +512,7 @@ export class Gateway {
     req: http.IncomingMessage,
     res: http.ServerResponse,
     body: Buffer,
+    refused?: NginxRefusal,
   ): Promise<void> {
     const state = this.state
     const requestId = crypto.randomBytes(16).toString('hex')
@@ -304,7 +525,8 @@ export class Gateway {
       q < 0 ? url : url.slice(0, q),
       q < 0 ? undefined : url.slice(q + 1),
       Number(req.httpVersion) || 1.1,
-      HeaderList.fromRaw(req.rawHeaders),
+      // what nginx had stored when it stopped
+      HeaderList.fromRaw(refused ? req.rawHeaders.slice(0, 2 * refused.visible) : req.rawHeaders),
       body,
       normalizeIp(req.socket.remoteAddress),
       req.socket.remotePort ?? 0,
@@ -313,7 +535,8 @@ export class Gateway {
       req.headers.host ?? '',
     )
     if (!state) {
-      this.sendKongError(res, ctx, 404, 'no Route matched with those values')
+      if (refused) this.sendNginxError(res, ctx, refused)
+      else this.sendKongError(res, ctx, 404, 'no Route matched with those values')
       return
     }
     // eslint-disable-next-line prefer-const -- assigned once below, but read earlier by runLog (404 and error paths)
@@ -352,6 +575,13 @@ export class Gateway {
     res.once('close', () => {
       if (!res.writableFinished) runLog()
     })
+
+    // ---- nginx refused the head: /kong_error_handler has empty rewrite and access blocks, so
+    // nothing is collected and Kong.log runs the global plugins (Kong PR #3533)
+    if (refused) {
+      this.sendNginxError(res, ctx, refused)
+      return
+    }
 
     // ---- rewrite: global configurations only
     for (const plugin of state.ordered) {
@@ -426,9 +656,7 @@ export class Gateway {
     }
     ctx.proxied = true
     ctx.serviceResponse = upstream.response
-    const headers = new HeaderList(
-      upstream.response.headers.lines().filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase())),
-    )
+    const headers = upstream.response.headers.filter((k) => !HOP_BY_HOP.has(k.toLowerCase()))
     for (const name of new Set(ctx.responseHeaders.lines().map(([k]) => k.toLowerCase()))) {
       headers.set(name, ctx.responseHeaders.getAll(name))
     }
@@ -510,10 +738,12 @@ export class Gateway {
       ['x-kong-request-id', ctx.id],
     ])
     const replaced = new Set(out.lines().map(([k]) => k))
-    for (const [k, v] of ctx.headers.lines()) {
-      const n = k.toLowerCase()
-      if (replaced.has(n) || HOP_BY_HOP.has(n)) continue
-      out.add(k, v)
+    // each line keeps its kind: a client's bytes go on unchanged, a plugin's string as UTF-8;
+    // Expect is cleared as nginx's proxy module does by default (ngx_http_proxy_headers)
+    for (const line of ctx.headers.headerLines()) {
+      const n = line.name.toLowerCase()
+      if (replaced.has(n) || HOP_BY_HOP.has(n) || n === 'expect') continue
+      out.push(line)
     }
     const reqBody = ctx.upstreamBody ?? ctx.body
     const started = Date.now()
@@ -606,6 +836,76 @@ export class Gateway {
     this.finishKongResponse(headers, ctx)
     ctx.response = { status, headers, body: rendered.body, source: 'error' }
     this.write(res, status, headers, rendered.body)
+  }
+
+  /**
+   * The answer to a head nginx refused: Kong.handle_error's page (kong/error_handlers.lua) for
+   * the headers nginx had stored, Connection: close (nginx never set keepalive for it).
+   */
+  private sendNginxError(
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    refused: NginxRefusal,
+  ): void {
+    const rendered = kongErrorHandlerBody(
+      refused.message,
+      ctx.id,
+      ctx.headers.get('accept') ?? ctx.headers.get('content-type'),
+    )
+    const headers = new HeaderList()
+    if (rendered.contentType !== undefined) headers.set('Content-Type', [rendered.contentType])
+    headers.set('Content-Length', [String(rendered.body.length)])
+    headers.set('Connection', ['close'])
+    this.finishKongResponse(headers, ctx)
+    ctx.unexpected = true
+    ctx.response = { status: refused.status, headers, body: rendered.body, source: 'error' }
+    this.opts.onLog({
+      level: 'info',
+      plugin: 'nginx',
+      message: refused.reason,
+      requestId: ctx.id,
+    })
+    this.write(res, refused.status, headers, rendered.body)
+  }
+
+  /**
+   * A request Node's parser refused (duplicate Content-Length or Transfer-Encoding, both of them
+   * at once, a malformed line, a head beyond 1 MiB, a header timeout): what nginx answers for it,
+   * written straight to the socket. No phase runs (Kong would run the global log handlers).
+   */
+  private onClientError(err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex): void {
+    const inFlight = (socket as Duplex & { _httpMessage?: unknown })._httpMessage
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight) {
+      socket.destroy()
+      return
+    }
+    const head = headOfPacket(err.rawPacket)
+    const refused =
+      (head && nginxCheckHead(head)) ??
+      (err.code === 'HPE_HEADER_OVERFLOW'
+        ? refusal(494, 'client sent too large request', head?.headers.length ?? 0)
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? { ...refusal(400, 'client timed out', 0), status: 408, message: 'Request timeout' }
+          : refusal(400, `client sent invalid request (${err.code ?? err.message})`, 0))
+    const visible = new HeaderList((head?.headers ?? []).slice(0, refused.visible))
+    const id = crypto.randomBytes(16).toString('hex')
+    const rendered = kongErrorHandlerBody(
+      refused.message,
+      id,
+      visible.get('accept') ?? visible.get('content-type'),
+    )
+    this.opts.onLog({ level: 'info', plugin: 'nginx', message: refused.reason, requestId: id })
+    const lines = [
+      `HTTP/1.1 ${refused.status} ${REASONS[refused.status] ?? ''}`,
+      `Date: ${new Date().toUTCString()}`,
+      ...(rendered.contentType !== undefined ? [`Content-Type: ${rendered.contentType}`] : []),
+      `Content-Length: ${rendered.body.length}`,
+      'Connection: close',
+      'X-Kong-Response-Latency: 0',
+      `Server: ${SERVER_HEADER}`,
+      `X-Kong-Request-Id: ${id}`,
+    ]
+    socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), rendered.body]))
   }
 
   private finishKongResponse(headers: HeaderList, ctx: RequestContext): void {

@@ -312,6 +312,118 @@ export function kongErrorBody(
   return { body: Buffer.from(json), contentType: 'application/json; charset=utf-8' }
 }
 
+/**
+ * kong/error_handlers.lua's messages (Kong 3.9.3), for responses nginx itself produced and sent
+ * through `error_page … /kong_error_handler` (494 is nginx's internal "header too large", which
+ * Kong answers as 400).
+ */
+export const ERROR_HANDLER_MESSAGES: Readonly<Record<number, string>> = {
+  400: 'Bad request',
+  404: 'Not found',
+  405: 'Method not allowed',
+  408: 'Request timeout',
+  411: 'Length required',
+  412: 'Precondition failed',
+  413: 'Payload too large',
+  414: 'URI too long',
+  417: 'Expectation failed',
+  494: 'Request header or cookie too large',
+  500: 'An unexpected error occurred',
+  502: 'An invalid response was received from the upstream server',
+  503: 'The upstream server is currently unavailable',
+  504: 'The upstream server is timing out',
+}
+
+// kong/tools/http.lua (3.9.3): MIME_TYPES and ERROR_TEMPLATES
+const MIME_TYPES: Readonly<Record<string, string>> = {
+  'application/grpc': '',
+  'text/html': 'text/html; charset=utf-8',
+  'application/json': 'application/json; charset=utf-8',
+  'text/plain': 'text/plain; charset=utf-8',
+  'application/xml': 'application/xml; charset=utf-8',
+  application: 'application/json; charset=utf-8',
+  text: 'text/plain; charset=utf-8',
+  default: 'application/json; charset=utf-8',
+}
+const MEDIA_RANGE = /^((?:[a-z0-9][a-z0-9\-!#$&^_+.]+|\*)\/(?:[a-z0-9][a-z0-9\-!#$&^_+.]+|\*))/i
+const MEDIA_PARAM =
+  /\s*;\s*(?:q=(1(?:\.0{0,3}|)|0(?:\.\d{0,3}|))|[a-z0-9][a-z0-9\-!#$&^_+.]+(?:=[^;]*|))/iy
+
+/** tools/http.lua get_mime_type (use_default = true). */
+function mimeTypeOf(mediaType: string): string {
+  const entries = (mediaType.trim().split(';')[0] ?? '').split('/')
+  let mime: string | undefined
+  if (entries.length > 1) {
+    if (entries[1] === '*') {
+      mime = entries[0] === '*' ? MIME_TYPES['default'] : MIME_TYPES[entries[0] ?? '']
+    } else {
+      mime = MIME_TYPES[mediaType.trim().split(';')[0] ?? '']
+    }
+  }
+  return mime ?? (MIME_TYPES['default'] as string)
+}
+
+/**
+ * tools/http.lua get_response_type: the highest q wins (the first of equals; q=0 never), the
+ * media range matched anchored and case-insensitively, its last `q` parameter counting (PCRE
+ * keeps the last repetition's capture).
+ */
+export function errorResponseType(accept: string): string {
+  let contentType = MIME_TYPES['default'] as string
+  let maxQuality = 0
+  for (const part of accept.split(',')) {
+    const value = part.trim()
+    const m = MEDIA_RANGE.exec(value)
+    if (!m) continue
+    let q: number | undefined
+    MEDIA_PARAM.lastIndex = m[0].length
+    for (let p = MEDIA_PARAM.exec(value); p; p = MEDIA_PARAM.exec(value)) {
+      if (p[1] !== undefined) q = Number(p[1])
+    }
+    const quality = q ?? 1
+    if (quality > maxQuality) {
+      maxQuality = quality
+      contentType = mimeTypeOf(m[1] ?? '')
+    }
+  }
+  return contentType
+}
+
+/**
+ * The body Kong.handle_error (kong/error_handlers.lua) answers with: the template for the type
+ * negotiated from the first Accept line, else the first Content-Type line, else
+ * `error_default_type` (text/plain); the `application/grpc` case answers `{"message": …}`.
+ */
+export function kongErrorHandlerBody(
+  message: string,
+  requestId: string,
+  acceptOrContentType: string | undefined,
+): { body: Buffer; contentType: string | undefined } {
+  const accept = acceptOrContentType ?? 'text/plain'
+  if (accept.startsWith('application/grpc')) {
+    return {
+      body: Buffer.from(JSON.stringify({ message })),
+      contentType: 'application/json; charset=utf-8',
+    }
+  }
+  const mime = errorResponseType(accept)
+  let text: string
+  if (mime === MIME_TYPES['text/html']) {
+    text =
+      '<!doctype html>\n<html>\n  <head>\n    <meta charset="utf-8">\n    <title>Error</title>\n  </head>\n' +
+      `  <body>\n    <h1>Error</h1>\n    <p>${message}.</p>\n    <p>request_id: ${requestId}</p>\n  </body>\n</html>\n`
+  } else if (mime === MIME_TYPES['application/xml']) {
+    text = `<?xml version="1.0" encoding="UTF-8"?>\n<error>\n  <message>${message}</message>\n  <requestid>${requestId}</requestid>\n</error>\n`
+  } else if (mime === MIME_TYPES['text/plain']) {
+    text = `${message}\nrequest_id: ${requestId}\n`
+  } else if (mime === '') {
+    return { body: Buffer.alloc(0), contentType: undefined }
+  } else {
+    text = `{\n  "message":"${message}",\n  "request_id":"${requestId}"\n}`
+  }
+  return { body: Buffer.from(text), contentType: mime }
+}
+
 /** nginx's default page for a status with no body (07 exit-status). */
 export function nginxStatusPage(status: number): Buffer | undefined {
   if (status < 400) return undefined
@@ -389,7 +501,7 @@ function serialize(ctx: RequestContext, env: PdkEnvironment): string {
     workspace_name: 'default',
     source: resp.source === 'service' ? 'upstream' : 'kong',
     response: {
-      headers: single(resp.headers.toMultimap()),
+      headers: single(resp.headers.toTextMultimap()),
       status: resp.status,
       size: ctx.response?.body.length ?? 0,
     },
@@ -402,7 +514,7 @@ function serialize(ctx: RequestContext, env: PdkEnvironment): string {
       size: ctx.body.length,
       method: ctx.method,
       url: `${ctx.scheme}://${ctx.hostHeader}${ctx.rawPath}${ctx.rawQuery !== undefined ? `?${ctx.rawQuery}` : ''}`,
-      headers: single(ctx.headers.toMultimap()),
+      headers: single(ctx.headers.toTextMultimap()),
       querystring: Object.keys(q).length === 0 ? {} : q,
     },
     ...(ctx.route ? { route: ctx.route } : {}),
@@ -424,13 +536,14 @@ function serialize(ctx: RequestContext, env: PdkEnvironment): string {
 
 const HANDLERS: Readonly<Record<string, Handler>> = {
   // ---- kong.request
+  // header values are bytes in Kong; a plugin server reads them as a MessagePack str (UTF-8)
   'kong.request.get_header': (ctx, [name]) =>
-    ctx.headers.get(needString(name, 'header name').replace(/_/g, '-')),
+    ctx.headers.getText(needString(name, 'header name').replace(/_/g, '-')),
   'kong.request.get_headers': (ctx, [max]) => {
     if (max !== undefined && (typeof max !== 'number' || max < 1 || max > 1000)) {
       throw new LuaError('max_headers must be a number between 1 and 1000')
     }
-    return ctx.headers.toMultimap(typeof max === 'number' ? max : 100)
+    return ctx.headers.toTextMultimap(typeof max === 'number' ? max : 100)
   },
   'kong.request.get_method': (ctx) => ctx.method,
   'kong.request.get_path': (ctx) => ctx.rawPath,
@@ -587,7 +700,7 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   },
   'kong.service.response.get_header': (ctx, [name]) => {
     checkPhase(ctx, P_SERVICE_RESPONSE)
-    return ctx.serviceResponse?.headers.get(needString(name, 'header name'))
+    return ctx.serviceResponse?.headers.getText(needString(name, 'header name'))
   },
   // recorded (F24): in the response phase real Kong returned an empty map here
   'kong.service.response.get_headers': (ctx) => {
@@ -605,11 +718,11 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   },
   'kong.response.get_header': (ctx, [name]) => {
     checkPhase(ctx, P_RESPONSE_READ)
-    return responseGetter(ctx).headers.get(needString(name, 'header name'))
+    return responseGetter(ctx).headers.getText(needString(name, 'header name'))
   },
   'kong.response.get_headers': (ctx, [max]) => {
     checkPhase(ctx, P_RESPONSE_READ)
-    return responseGetter(ctx).headers.toMultimap(typeof max === 'number' ? max : 100)
+    return responseGetter(ctx).headers.toTextMultimap(typeof max === 'number' ? max : 100)
   },
   // kong/pdk/response.lua get_source: error (unexpected), exit, service (proxied), else error
   'kong.response.get_source': (ctx) => {
@@ -687,7 +800,9 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
       case 'request_id':
         return ctx.id
       default:
-        return n.startsWith('http_') ? ctx.headers.get(n.slice(5).replace(/_/g, '-')) : undefined
+        return n.startsWith('http_')
+          ? ctx.headers.getText(n.slice(5).replace(/_/g, '-'))
+          : undefined
     }
   },
   'kong.nginx.get_subsystem': () => 'http',
