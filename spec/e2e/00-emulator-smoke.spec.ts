@@ -4,7 +4,9 @@ import { startKongTarget, type KongTarget } from './helpers/kong-target'
 
 // Uses a fixture plugin that exists only on the emulator's side, so it cannot run against an
 // external Kong; skipped visibly there.
-const external = Boolean(process.env['KONG_PROXY_URL'] && process.env['KONG_ADMIN_URL'])
+const external =
+  Boolean(process.env['KONG_PROXY_URL'] && process.env['KONG_ADMIN_URL']) ||
+  process.env['KONG_TARGET'] === 'container'
 const FIXTURES = path.resolve(__dirname, '..', 'emulator', 'fixtures')
 
 const CONFIG = `

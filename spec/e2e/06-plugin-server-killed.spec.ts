@@ -18,7 +18,8 @@ import { startKongTarget, type KongTarget } from './helpers/kong-target'
 // only as its very last call, so no request may reach a service unauthenticated or beyond its
 // scope meanwhile. Without the guard the same traffic does get through: that is what it is for.
 // Killing a plugin server needs the emulator; against an external Kong these tests skip.
-const external = process.env['KONG_PROXY_URL'] !== undefined
+const external =
+  process.env['KONG_PROXY_URL'] !== undefined || process.env['KONG_TARGET'] === 'container'
 
 interface Outcome {
   readonly kind: 'no-token' | 'forbidden' | 'allowed'

@@ -10,7 +10,10 @@
  *   each push waits until Kong serves it. What reached the upstream is matched by
  *   X-Kong-Request-Id, which Kong 3.x sends both ways by default.
  *
- * The same scenario code runs unchanged on both.
+ * - When KONG_TARGET=container: Kong built from docker/Dockerfile and started by testcontainers
+ *   (spec/e2e/helpers/container-target.ts), driven like an external Kong; needs a Docker engine.
+ *
+ * The same scenario code runs unchanged on all three.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -24,6 +27,7 @@ import { parseKongYaml } from '../../../emulator/declarative-config'
 import { pointAtUpstream } from '../../../emulator/demo-kit'
 import { start, type RunningEmulator } from '../../../emulator/emulator'
 import type { LogEntry } from '../../../emulator/request-context'
+import { startContainerTarget } from './container-target'
 
 export interface KongTargetOptions {
   /** kong.yml text (YAML or JSON). */
@@ -94,22 +98,43 @@ function withProbeRoute(config: string, upstreamUrl: string, probePath: string):
   return stringify(doc)
 }
 
-async function startExternal(
-  opts: KongTargetOptions,
-  proxyUrl: string,
-  adminUrl: string,
-): Promise<KongTarget> {
+/** How a Kong that is not this process reaches the servers the tests run on loopback. */
+export interface ExternalReach {
+  /** The echo upstream, already listening. */
+  readonly echo: EchoUpstream
+  /** The echo's URL as Kong reaches it. */
+  readonly echoUrl: string
+  /** Host name that stands for this machine's loopback inside Kong (a container), if any. */
+  readonly loopbackAlias?: string
+}
+
+/** The echo upstream for a Kong on this machine, or at KONG_ECHO_URL for a Kong elsewhere. */
+async function defaultReach(): Promise<ExternalReach> {
   // Our own echo upstream, which Kong must reach: on loopback for a Kong on this machine, or
   // at KONG_ECHO_URL (e.g. http://host.docker.internal:18080 for a Kong in a container), whose
   // port it then listens on, on every interface.
   const given = process.env['KONG_ECHO_URL']
-  const echo: EchoUpstream = await startEchoUpstream(
+  const echo = await startEchoUpstream(
     given === undefined ? 0 : Number(new URL(given).port || 80),
     given === undefined ? '127.0.0.1' : '0.0.0.0',
   )
-  const echoUrl = given ?? echo.url
+  return { echo, echoUrl: given ?? echo.url }
+}
+
+/** Rewrites loopback URLs (JWKS endpoint, Redis, …) of a config to the alias Kong resolves. */
+export function toLoopbackAlias(config: string, alias: string | undefined): string {
+  return alias === undefined ? config : config.replace(/\b(127\.0\.0\.1|localhost)(?=:\d)/g, alias)
+}
+
+export async function startExternal(
+  opts: KongTargetOptions,
+  proxyUrl: string,
+  adminUrl: string,
+  reach?: ExternalReach,
+): Promise<KongTarget> {
+  const { echo, echoUrl, loopbackAlias } = reach ?? (await defaultReach())
   const rewrite = (c: string): string =>
-    opts.useEchoUpstream === false ? c : pointAtUpstream(c, echoUrl)
+    toLoopbackAlias(opts.useEchoUpstream === false ? c : pointAtUpstream(c, echoUrl), loopbackAlias)
   let pushes = 0
   const push = async (config: string): Promise<void> => {
     const probe = `/__kjt-e2e-live/${process.pid}-${++pushes}`
@@ -162,6 +187,7 @@ export async function startKongTarget(opts: KongTargetOptions): Promise<KongTarg
   const adminEnv = process.env['KONG_ADMIN_URL']
   if (proxyEnv && adminEnv)
     return startExternal(opts, proxyEnv.replace(/\/$/, ''), adminEnv.replace(/\/$/, ''))
+  if (process.env['KONG_TARGET'] === 'container') return startContainerTarget(opts)
 
   const echo: EchoUpstream = await startEchoUpstream()
   const rewrite = (c: string): string =>
