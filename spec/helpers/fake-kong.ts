@@ -137,6 +137,16 @@ export class FakeKong implements Pdk {
       }),
   }
 
+  /** Lines written to Kong's error log with kong.log.err. */
+  readonly kongErrors: string[] = []
+
+  readonly log = {
+    err: (message: string) =>
+      this.call('kong.log.err', () => {
+        this.kongErrors.push(message)
+      }),
+  }
+
   /** What the upstream would receive for a header: undefined when cleared or never set. */
   upstreamHeader(name: string): string | undefined {
     const v = this.upstreamHeaders[name.toLowerCase()]

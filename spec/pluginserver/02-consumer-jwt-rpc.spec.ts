@@ -154,11 +154,25 @@ describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over
       Name: 'consumer-jwt',
       Config: JSON.stringify({ credentials: [] }),
     })) as { Id: number }
-    const first = (await rpc.call('plugin.HandleEvent', {
-      InstanceId: started.Id,
-      EventName: 'access',
-    })) as Reply
+    const event = () =>
+      rpc.call('plugin.HandleEvent', {
+        InstanceId: started.Id,
+        EventName: 'access',
+      }) as Promise<Reply>
+    // The first request: the reason to Kong's own error log (answered with nil), then the 500.
+    const first = await event()
     expect(first.Data).toMatchObject({
+      Method: 'kong.log.err',
+      Args: [expect.stringContaining('refusing every request: ERR_CONFIG_INVALID')],
+    })
+    const exit = (await rpc.call('plugin.Step', { EventId: first.EventId })) as Reply
+    expect(exit.Data).toMatchObject({
+      Method: 'kong.response.exit',
+      Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
+    })
+    // Every later request: the 500 only.
+    const second = await event()
+    expect(second.Data).toMatchObject({
       Method: 'kong.response.exit',
       Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
     })

@@ -54,5 +54,10 @@ export function adaptKong(raw: unknown): Pdk {
         await kong.ctx.shared.set(key, value as string)
       },
     },
+    log: {
+      err: async (message) => {
+        await (kong.log as unknown as { err(m: string): Promise<unknown> }).err(message)
+      },
+    },
   }
 }

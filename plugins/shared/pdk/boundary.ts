@@ -68,9 +68,16 @@ export async function runPhase<T>(
 
   if (!config.ok) {
     // Once per instance, not per request: every request of this instance gets the same 500.
+    // Also in Kong's own error log, at [error], where operators look (one round trip, once).
     if (!reported.has(config)) {
       reported.add(config)
-      options.logger.error(`refusing every request: ${config.error.message}`)
+      const line = `${options.plugin}: refusing every request: ${config.error.message}`
+      options.logger.error(line)
+      try {
+        await pdk.log.err(line)
+      } catch {
+        // The 500 below matters more than the log line.
+      }
     }
     end('ERR_CONFIG_INVALID', config.error)
     return
@@ -147,5 +154,6 @@ function guard(real: Pdk, isExited: () => boolean, markExited: () => void): Pdk 
       },
     },
     ctx: { get: check(real.ctx.get), set: check(real.ctx.set) },
+    log: { err: check(real.log.err) },
   }
 }

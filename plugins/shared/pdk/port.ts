@@ -76,4 +76,12 @@ export interface Pdk {
     get: (key: string) => Promise<unknown>
     set: (key: string, value: unknown) => Promise<void>
   }
+  readonly log: {
+    /**
+     * Kong's own error log at [error] (`kong.log.err`), where operators look; the plugin
+     * server's stderr lands at [info], hidden at Kong's default `notice` level. One round trip:
+     * used only once per instance, for a broken config.
+     */
+    err: (message: string) => Promise<void>
+  }
 }

@@ -236,7 +236,8 @@ describe('jwt-revocation: (handler)', () => {
     await handler?.accessWith(kong)
     expect(kong.exitResult?.status).toBe(500)
     expect(kong.exitResult?.body['code']).toBe('ERR_CONFIG_INVALID')
-    expect(kong.calls).toEqual(['kong.response.exit'])
+    expect(kong.calls).toEqual(['kong.log.err', 'kong.response.exit'])
+    expect(kong.kongErrors.join('\n')).toContain('check')
   })
 
   it('creates its store once, on first use, not in the constructor', async () => {

@@ -263,7 +263,9 @@ describe('scope-acl: (handler)', () => {
       body: { message: 'Internal error', code: 'ERR_CONFIG_INVALID' },
       headers: {},
     })
-    expect(fake.calls).toEqual(['kong.response.exit'])
+    // Kong's own error log gets the reason once, at [error], then the request its 500.
+    expect(fake.calls).toEqual(['kong.log.err', 'kong.response.exit'])
+    expect(fake.kongErrors.join('\n')).toContain('rules[0].scopes[0]')
     expect(logger.text()).toContain('rules[0].scopes[0]')
   })
 })

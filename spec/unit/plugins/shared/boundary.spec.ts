@@ -106,12 +106,23 @@ describe('boundary: (runPhase fails closed)', () => {
       throw new PluginError('ERR_CONFIG_INVALID', 'rules: nope')
     }, {})
     const { options: o, logger } = options()
+    const requests: FakeKong[] = []
     for (let i = 0; i < 3; i++) {
       const kong = new FakeKong()
       await runPhase(kong, broken, o, () => Promise.resolve())
       expect(kong.exitResult?.body.code).toBe('ERR_CONFIG_INVALID')
+      requests.push(kong)
     }
     expect(logger.lines.filter((l) => l.message.includes('rules: nope'))).toHaveLength(1)
+    // In Kong's own error log too, once: one kong.log.err on the first request only.
+    expect(requests.map((k) => k.calls)).toEqual([
+      ['kong.log.err', 'kong.response.exit'],
+      ['kong.response.exit'],
+      ['kong.response.exit'],
+    ])
+    expect(requests[0]?.kongErrors).toEqual([
+      'test: refusing every request: ERR_CONFIG_INVALID: rules: nope',
+    ])
   })
 })
 
