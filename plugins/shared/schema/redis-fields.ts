@@ -158,6 +158,20 @@ export function parseRedisSettings(raw: unknown, path = 'redis'): RedisSettings 
     if (typeof v !== 'string') return bad(field, 'must be a string')
     return v === '' ? undefined : v
   }
+  /**
+   * A referenceable field (a vault reference allowed): Kong substitutes "" for a reference it
+   * cannot resolve, so an empty value is refused rather than read as unset, which for `url`
+   * would mean the local default Redis.
+   */
+  const secret = (field: string): string | undefined => {
+    if (r[field] === '') {
+      return bad(
+        field,
+        'is empty: an unresolved vault reference? (Kong substitutes "" for a reference it cannot resolve)',
+      )
+    }
+    return str(field)
+  }
   const int = (field: string, dflt: number, min: number, max: number): number => {
     const v = r[field]
     if (v === undefined || v === null) return dflt
@@ -186,20 +200,20 @@ export function parseRedisSettings(raw: unknown, path = 'redis'): RedisSettings 
   if (mode !== 'single' && mode !== 'sentinel' && mode !== 'cluster') {
     return bad('mode', 'must be one of single, sentinel, cluster')
   }
-  const url = str('url') ?? DEFAULT_REDIS_URL
+  const url = secret('url') ?? DEFAULT_REDIS_URL
   const settings: RedisSettings = {
     mode,
     url,
-    username: str('username'),
-    password: str('password'),
+    username: secret('username'),
+    password: secret('password'),
     database: int('database', 0, 0, 15),
     tls: bool('tls', false),
     tls_verify: bool('tls_verify', true),
     tls_server_name: str('tls_server_name'),
     sentinels: nodes('sentinels'),
     sentinel_name: str('sentinel_name'),
-    sentinel_username: str('sentinel_username'),
-    sentinel_password: str('sentinel_password'),
+    sentinel_username: secret('sentinel_username'),
+    sentinel_password: secret('sentinel_password'),
     cluster_nodes: nodes('cluster_nodes'),
     connect_timeout_ms: int('connect_timeout_ms', 1000, 50, 60_000),
   }

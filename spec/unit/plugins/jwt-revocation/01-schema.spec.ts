@@ -102,6 +102,14 @@ describe('jwt-revocation: (schema)', () => {
     }
   })
 
+  it('refuses an empty redis url or password (an unresolved vault reference) instead of using the local default', () => {
+    for (const field of ['url', 'password', 'username', 'sentinel_password']) {
+      expect(configError({ ...kongDefaults(), redis: { [field]: '' } })).toMatch(
+        new RegExp(`^ERR_CONFIG_INVALID redis\\.${field}: is empty: an unresolved vault reference`),
+      )
+    }
+  })
+
   it('refuses a key prefix with spaces', () => {
     expect(configError({ ...kongDefaults(), key_prefix: 'a b' })).toMatch(
       /^ERR_CONFIG_INVALID key_prefix:/,
