@@ -28,6 +28,7 @@ function fakePdk(token, consumer) {
       },
     },
     ctx: { get: async () => token, set: none },
+    log: { err: none },
   }
   return { pdk, state }
 }
