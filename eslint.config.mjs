@@ -48,6 +48,40 @@ export default tseslint.config(
     },
   },
   {
+    // What ships (plugins, the plugin-server command, the CLI) never reaches into test or demo
+    // code: the emulator, the bench and the specs are dev-only.
+    files: ['plugins/**', 'pluginserver/**', 'cli/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/emulator/**', '**/emulator', '**/spec/**', '**/bench/**'],
+              message: 'shipped code must not import the emulator, the bench or the specs',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['plugins/**', 'pluginserver/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/emulator/**', '**/emulator', '**/spec/**', '**/bench/**', '**/cli/**'],
+              message: 'plugins never import the CLI, the emulator, the bench or the specs',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Decisions are pure: no PDK, no Redis, no Node I/O (house style §4.8).
     files: [
       'plugins/*/core.ts',
@@ -59,7 +93,15 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: IO_MODULES, message: 'core and schema files stay free of I/O' }] },
+        {
+          patterns: [
+            { group: IO_MODULES, message: 'core and schema files stay free of I/O' },
+            {
+              group: ['**/emulator/**', '**/emulator', '**/spec/**', '**/bench/**', '**/cli/**'],
+              message: 'plugins never import the CLI, the emulator, the bench or the specs',
+            },
+          ],
+        },
       ],
     },
   },
