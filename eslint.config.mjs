@@ -88,7 +88,11 @@ export default tseslint.config(
       'plugins/*/schema.ts',
       'plugins/shared/token/extract.ts',
       'plugins/shared/scopes/**',
+      'plugins/shared/schema/**',
       'plugins/shared/errors.ts',
+      'plugins/shared/pdk/respond.ts',
+      'plugins/shared/revocation/keys.ts',
+      'plugins/shared/revocation/absence-cache.ts',
     ],
     rules: {
       'no-restricted-imports': [
