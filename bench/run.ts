@@ -15,7 +15,7 @@
  * default 20000), REDIS_URL (else a private redis-server when installed; without
  * either, revocation is left out and the table says so).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -28,6 +28,7 @@ import {
   globexSecret,
   KONG_YML,
   localizeKongYml,
+  localRedis,
   pluginsOf,
   pointAtUpstream,
   startDemoIdp,
@@ -60,47 +61,6 @@ function procStats(pid: number): { cpuMs: number; rssKb: number } {
   const ticks = Number(fields[11]) + Number(fields[12])
   const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return { cpuMs: (ticks * 1000) / CLK_TCK, rssKb: Number(rss?.[1] ?? 0) }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** REDIS_URL, else a private redis-server when installed, else none. */
-async function redis(): Promise<{ url: string | undefined; stop: () => void }> {
-  const given = process.env['REDIS_URL']
-  if (given !== undefined && given !== '') return { url: given, stop: () => undefined }
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
-  } catch {
-    return { url: undefined, stop: () => undefined }
-  }
-  const port = await freePort()
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  )
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.createConnection(port, '127.0.0.1')
-      s.once('connect', () => {
-        s.destroy()
-        resolve(true)
-      })
-      s.once('error', () => resolve(false))
-    })
-    if (up) break
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') }
 }
 
 /** A plugin-server directory holding one external plugin that makes `calls` PDK calls and passes. */
@@ -404,7 +364,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'kjt-bench-'))
   const idp: DemoIdp = await startDemoIdp()
   const echo = await startEchoUpstream()
-  const store = await redis()
+  const store = await localRedis()
   const env = { ...process.env, PARTNER_GLOBEX_SECRET: globexSecret() }
   const ctx: Env = { echo, env }
   const jwtDir = path.join(SERVERS, 'consumer-jwt')

@@ -5,7 +5,10 @@
  * Used by `npm run demo` and the e2e scenarios. Test and demo code: the keys protect nothing.
  */
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
@@ -239,4 +242,74 @@ export function pointAtUpstream(config: string, upstreamUrl: string): string {
     }
   }
   return stringify(doc)
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * REDIS_URL, else a private redis-server if one is installed (no persistence, its own dir), else
+ * none; `note` says which, for a report. Used by `npm run demo` and `npm run bench`.
+ */
+export async function localRedis(): Promise<{
+  url: string | undefined
+  stop: () => void
+  note: string
+}> {
+  const fromEnv = process.env['REDIS_URL']
+  if (fromEnv) return { url: fromEnv, stop: () => undefined, note: `Redis at ${fromEnv}` }
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    return {
+      url: undefined,
+      stop: () => undefined,
+      note: 'no Redis (install redis-server or set REDIS_URL): jwt-revocation left out',
+    }
+  }
+  const port = await freePort()
+  const dir = mkdtempSync(path.join(tmpdir(), 'kjt-demo-redis-'))
+  const child: ChildProcess = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    {
+      stdio: 'ignore',
+    },
+  )
+  for (let i = 0; i < 50; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end()
+        resolve(true)
+      })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => {
+      child.kill()
+      rmSync(dir, { recursive: true, force: true })
+    },
+    note: `a private redis-server on port ${port}`,
+  }
 }

@@ -4,16 +4,15 @@
  * sees allowed, expired, forged and forbidden requests, and (with Redis) a revocation.
  * The emulator is a test and demo tool, not a gateway.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import net from 'node:net'
-import { tmpdir } from 'node:os'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import {
   demoToken,
   globexSecret,
   KONG_YML,
   localizeKongYml,
+  localRedis,
   pointAtUpstream,
   startDemoIdp,
   type DemoConsumer,
@@ -32,69 +31,6 @@ interface Step {
   readonly before?: () => Promise<void>
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-/** REDIS_URL, else a private redis-server if one is installed, else none. */
-async function redis(): Promise<{ url: string | undefined; stop: () => void; note: string }> {
-  const fromEnv = process.env['REDIS_URL']
-  if (fromEnv) return { url: fromEnv, stop: () => undefined, note: `Redis at ${fromEnv}` }
-  if (spawnSync('redis-server', ['--version']).status !== 0) {
-    return {
-      url: undefined,
-      stop: () => undefined,
-      note: 'no Redis (install redis-server or set REDIS_URL): jwt-revocation left out',
-    }
-  }
-  const port = await freePort()
-  const dir = mkdtempSync(path.join(tmpdir(), 'kjt-demo-redis-'))
-  const child: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-    ],
-    {
-      stdio: 'ignore',
-    },
-  )
-  for (let i = 0; i < 50; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.end()
-        resolve(true)
-      })
-      s.on('error', () => resolve(false))
-    })
-    if (ok) break
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => {
-      child.kill()
-      rmSync(dir, { recursive: true, force: true })
-    },
-    note: `a private redis-server on port ${port}`,
-  }
-}
-
 async function main(): Promise<void> {
   const servers = path.join(ROOT, 'dist', 'servers')
   if (!existsSync(servers))
@@ -103,7 +39,7 @@ async function main(): Promise<void> {
 
   const idp = await startDemoIdp()
   const echo = await startEchoUpstream()
-  const db = await redis()
+  const db = await localRedis()
   const config = pointAtUpstream(
     localizeKongYml(readFileSync(KONG_YML, 'utf8'), { jwksUrl: idp.jwksUrl, redisUrl: db.url }),
     echo.url,
