@@ -76,11 +76,16 @@ export class RevocationCheck {
   }
 
   /**
+   * `tokenKeys`: what {@link precheck} returned, when the caller ran it already.
    * @throws PluginError ERR_TOKEN_REVOKED, ERR_CLAIM_MISSING, ERR_CLAIM_INVALID, ERR_TOKEN_EXPIRED,
    *   ERR_TOKEN_NOT_YET_VALID, or ERR_REVOCATION_UNAVAILABLE under fail_closed.
    */
-  async check(claims: JWTPayload, consumer: KongConsumer | undefined): Promise<void> {
-    const targets = this.precheck(claims)
+  async check(
+    claims: JWTPayload,
+    consumer: KongConsumer | undefined,
+    tokenKeys: readonly RevocationTarget[] = this.precheck(claims),
+  ): Promise<void> {
+    const targets = [...tokenKeys]
     targets.push(...consumerTargets(consumerRef(consumer), this.config))
     if (targets.length === 0) return
 
@@ -115,9 +120,9 @@ export async function checkRevocation(pdk: Pdk, revocation: RevocationCheck): Pr
     return
   }
   // The claims first: a refusal there costs no consumer call.
-  revocation.precheck(token.claims)
+  const tokenKeys = revocation.precheck(token.claims)
   const consumer = revocation.needsConsumer ? await pdk.client.getConsumer() : undefined
-  await revocation.check(token.claims, consumer)
+  await revocation.check(token.claims, consumer, tokenKeys)
 }
 
 function consumerRef(consumer: KongConsumer | undefined): ConsumerRef | undefined {
