@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { processConfig, type SchemaField } from '../../emulator/schema'
 import { Schema } from '../../plugins/consumer-jwt/schema'
-import { startPluginServer, type Reply, type RunningPluginServer } from './helpers/plugin-server'
+import {
+  expectConfigRefusal,
+  startPluginServer,
+  type Reply,
+  type RunningPluginServer,
+} from './helpers/plugin-server'
 import { HS_SECRET, mint, secretKey } from '../helpers/tokens'
 
 const CONSUMER = {
@@ -154,27 +159,6 @@ describe('consumer-jwt: (pluginserver: the real kong-js-pluginserver driven over
       Name: 'consumer-jwt',
       Config: JSON.stringify({ credentials: [] }),
     })) as { Id: number }
-    const event = () =>
-      rpc.call('plugin.HandleEvent', {
-        InstanceId: started.Id,
-        EventName: 'access',
-      }) as Promise<Reply>
-    // The first request: the reason to Kong's own error log (answered with nil), then the 500.
-    const first = await event()
-    expect(first.Data).toMatchObject({
-      Method: 'kong.log.err',
-      Args: [expect.stringContaining('refusing every request: ERR_CONFIG_INVALID')],
-    })
-    const exit = (await rpc.call('plugin.Step', { EventId: first.EventId })) as Reply
-    expect(exit.Data).toMatchObject({
-      Method: 'kong.response.exit',
-      Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
-    })
-    // Every later request: the 500 only.
-    const second = await event()
-    expect(second.Data).toMatchObject({
-      Method: 'kong.response.exit',
-      Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
-    })
+    await expectConfigRefusal(rpc, started.Id)
   })
 })

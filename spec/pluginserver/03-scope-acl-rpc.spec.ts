@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { startPluginServer, type Reply, type RunningPluginServer } from './helpers/plugin-server'
+import {
+  expectConfigRefusal,
+  startPluginServer,
+  type Reply,
+  type RunningPluginServer,
+} from './helpers/plugin-server'
 
 let ps: RunningPluginServer
 let rpc: RunningPluginServer['rpc']
@@ -112,24 +117,6 @@ describe('scope-acl: (pluginserver: the real kong-js-pluginserver driven over it
 
   it('fails closed with a 500 exit when StartInstance got a config it cannot use', async () => {
     const id = await startInstance({ rules: [] })
-    const event = () =>
-      rpc.call('plugin.HandleEvent', { InstanceId: id, EventName: 'access' }) as Promise<Reply>
-    // The first request: the reason to Kong's own error log (answered with nil), then the 500.
-    const first = await event()
-    expect(first.Data).toMatchObject({
-      Method: 'kong.log.err',
-      Args: [expect.stringContaining('refusing every request: ERR_CONFIG_INVALID')],
-    })
-    const exit = (await rpc.call('plugin.Step', { EventId: first.EventId })) as Reply
-    expect(exit.Data).toMatchObject({
-      Method: 'kong.response.exit',
-      Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
-    })
-    // Every later request: the 500 only.
-    const second = await event()
-    expect(second.Data).toMatchObject({
-      Method: 'kong.response.exit',
-      Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
-    })
+    await expectConfigRefusal(rpc, id)
   })
 })

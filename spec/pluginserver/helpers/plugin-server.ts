@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { expect } from '@jest/globals'
 import { RpcClient } from '../../../emulator/msgpack-rpc'
 import { pluginServerBin, type PluginServerKind } from '../../../emulator/plugin-server'
 
@@ -43,4 +44,32 @@ export async function startPluginServer(
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * What Kong sees from an instance whose config the plugin refused: on the first request the
+ * reason in Kong's own error log (answered with nil), then the 500; on every later one the 500
+ * only.
+ */
+export async function expectConfigRefusal(rpc: RpcClient, instanceId: number): Promise<void> {
+  const event = () =>
+    rpc.call('plugin.HandleEvent', {
+      InstanceId: instanceId,
+      EventName: 'access',
+    }) as Promise<Reply>
+  const first = await event()
+  expect(first.Data).toMatchObject({
+    Method: 'kong.log.err',
+    Args: [expect.stringContaining('refusing every request: ERR_CONFIG_INVALID')],
+  })
+  const exit = (await rpc.call('plugin.Step', { EventId: first.EventId })) as Reply
+  expect(exit.Data).toMatchObject({
+    Method: 'kong.response.exit',
+    Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
+  })
+  const second = await event()
+  expect(second.Data).toMatchObject({
+    Method: 'kong.response.exit',
+    Args: [500, { code: 'ERR_CONFIG_INVALID' }, {}],
+  })
 }
