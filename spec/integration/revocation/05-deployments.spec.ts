@@ -255,7 +255,20 @@ const skipSentinel = noSentinelReason()
       const prefix = 'sentinel-failover:'
       const cases = everyKind('f')
       const w = writer(prefix)
-      await revokeAll(w, cases)
+      // The deployment may still be settling from the tests before (a first connection through
+      // Sentinel under load once took over the writer's 3 s): write once it answers.
+      await within(
+        20_000,
+        async () => {
+          try {
+            await revokeAll(w, cases)
+            return true
+          } catch {
+            return false
+          }
+        },
+        200,
+      )
       const old = await master()
       try {
         // Replication is asynchronous: make sure the replica has the revocations before the crash.
