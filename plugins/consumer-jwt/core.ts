@@ -13,6 +13,7 @@ import type { HeaderPatch, KongConsumer, KongCredential } from '../shared/pdk/po
 import { claimAt, readScopes, readScopesStrict } from '../shared/scopes/parse'
 import type { TokenOrigin } from '../shared/token/extract'
 import { fromJoseError } from '../shared/token/jose-errors'
+import { findDuplicateKey } from '../shared/token/json-duplicates'
 import type { VerificationKey } from '../shared/token/keys'
 import type { Config, Credential } from './schema'
 
@@ -155,12 +156,38 @@ export class TokenVerifier {
   }
 }
 
+/**
+ * Longest token looked at, in characters. nginx refuses a header line over 8 kB before any
+ * plugin runs (`large_client_header_buffers 4 8k`), so no token that fits a request gets near
+ * it; the cap keeps a token from elsewhere (a cookie, the query) from costing unbounded
+ * decoding and hashing before it is refused.
+ */
+export const MAX_TOKEN_LENGTH = 8192
+
+const BASE64URL = /^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
+const canonical = (segment: string): boolean =>
+  Buffer.from(segment, 'base64url').toString('base64url') === segment
+
 function decode(token: string): { header: ProtectedHeaderParameters; claims: JWTPayload } {
-  if (token.split('.').length !== 3) {
+  if (token.length > MAX_TOKEN_LENGTH) {
+    throw new PluginError(
+      'ERR_TOKEN_MALFORMED',
+      `token of ${token.length} characters, more than ${MAX_TOKEN_LENGTH}`,
+    )
+  }
+  const parts = token.split('.')
+  if (parts.length !== 3) {
     throw new PluginError('ERR_TOKEN_MALFORMED', 'not a compact JWS (three dot-separated parts)')
   }
+  // base64url without padding and in its one canonical form (RFC 7515 §2): a lenient decoder
+  // would let `sig=`, `sig+` or other spellings of the same signature verify, so one token
+  // would have many strings (cache and deny-list keys).
+  if (!BASE64URL.test(token) || !canonical(parts[2] ?? '')) {
+    throw new PluginError('ERR_TOKEN_MALFORMED', 'not base64url (RFC 7515 §2)')
+  }
+  let decoded: { header: ProtectedHeaderParameters; claims: JWTPayload }
   try {
-    return { header: decodeProtectedHeader(token), claims: decodeJwt(token) }
+    decoded = { header: decodeProtectedHeader(token), claims: decodeJwt(token) }
   } catch (cause) {
     throw new PluginError(
       'ERR_TOKEN_MALFORMED',
@@ -168,6 +195,19 @@ function decode(token: string): { header: ProtectedHeaderParameters; claims: JWT
       { cause },
     )
   }
+  for (const [part, what] of [
+    [parts[0], 'header'],
+    [parts[1], 'claims'],
+  ] as const) {
+    const duplicate = findDuplicateKey(Buffer.from(part ?? '', 'base64url').toString('utf8'))
+    if (duplicate !== undefined) {
+      throw new PluginError(
+        'ERR_TOKEN_MALFORMED',
+        `the ${what} holds ${duplicate.slice(0, 50)} twice`,
+      )
+    }
+  }
+  return decoded
 }
 
 async function verifyWithKey(

@@ -17,6 +17,9 @@ export function fromJoseError(error: unknown): unknown {
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
       const { claim, reason } = error as errors.JWTClaimValidationFailed
       if (reason === 'missing') ours = 'ERR_CLAIM_MISSING'
+      // A time claim of the wrong type (`"nbf": "1800000000"`) is a bad claim, not a token
+      // used too early.
+      else if (reason === 'invalid') ours = 'ERR_CLAIM_INVALID'
       else if (claim === 'nbf') ours = 'ERR_TOKEN_NOT_YET_VALID'
       else if (claim === 'iss') ours = 'ERR_ISSUER_INVALID'
       else if (claim === 'aud') ours = 'ERR_AUDIENCE_INVALID'
