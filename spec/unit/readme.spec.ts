@@ -53,6 +53,22 @@ describe('README: (kept true by the code)', () => {
     },
   )
 
+  it('links each attack and fail policy of the security section to a test that exists, by its name', () => {
+    const links = [...README.matchAll(/\[test\]\(([^ )]+) "([^"]+)"\)/g)]
+    expect(links.length).toBeGreaterThanOrEqual(20)
+    const missing = links
+      .map(([, path = '', name = '']) => ({ path, name }))
+      .filter(({ path, name }) => {
+        const source = readFileSync(join(__dirname, '..', '..', path), 'utf8')
+        return (
+          !source.includes(`'${name}'`) &&
+          !source.includes(`"${name}"`) &&
+          !source.includes(`\`${name}\``)
+        )
+      })
+    expect(missing).toEqual([])
+  })
+
   it('names npm test as the test command and .ci/run runs it', () => {
     expect(README).toContain('npm test ')
     expect(readFileSync(join(__dirname, '..', '..', '.ci', 'run'), 'utf8')).toMatch(/^npm test$/m)
