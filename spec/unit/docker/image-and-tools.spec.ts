@@ -48,7 +48,7 @@ describe('docker/Dockerfile: (a complete image, read line by line)', () => {
     expect(dockerfile).toContain(
       'COPY --from=build /src/node_modules /opt/kong-jwt-toolkit/node_modules',
     )
-    expect(dockerfile).toContain('RUN npm run build && npm prune --omit=dev')
+    expect(dockerfile).toContain('RUN npm run build:release && npm prune --omit=dev')
   })
 })
 
