@@ -272,7 +272,13 @@ const skipSentinel = noSentinelReason()
       const old = await master()
       try {
         // Replication is asynchronous: make sure the replica has the revocations before the crash.
-        expect(Number(await command(old.port, 'WAIT', '1', '2000'))).toBe(1)
+        // A replica that rejoined in a test before may still be in its full resync: ask again
+        // (each WAIT returns within 500 ms, well inside the helper's 2 s command timeout).
+        await within(
+          20_000,
+          async () => Number(await command(old.port, 'WAIT', '1', '500').catch(() => 0)) === 1,
+          100,
+        )
         const handler = plugin(prefix, { timeout_ms: 200 })
         const revoked = cases[0] as (typeof cases)[number]
         await within(3000, async () => (await request(handler, revoked.jwt)).status === 401)
