@@ -17,7 +17,10 @@ export interface BreakerPolicy {
 
 /** Two slow failures in a row open the circuit: one can be a GC pause or a lost packet. */
 export const TRIP_AFTER = 2
-/** …when the second comes within 5 s of the first. */
+/**
+ * …when the second fails within 5 s (plus `timeout_ms`: a failure is known only that long after
+ * its lookup started) of the first.
+ */
 export const TRIP_WINDOW_MS = 5000
 /** One probe at a time, and at most one per second after a failed one. */
 export const COOL_DOWN_MS = 1000
@@ -35,7 +38,7 @@ export function breakerPolicy(timeoutMs: number): BreakerPolicy {
   return {
     slowMs: Math.ceil(timeoutMs / 2),
     tripAfter: TRIP_AFTER,
-    tripWindowMs: TRIP_WINDOW_MS,
+    tripWindowMs: TRIP_WINDOW_MS + timeoutMs,
     coolDownMs: COOL_DOWN_MS,
   }
 }

@@ -18,7 +18,7 @@ describe('revocation circuit breaker: (state machine)', () => {
     expect(breakerPolicy(250)).toEqual({
       slowMs: 125,
       tripAfter: 2,
-      tripWindowMs: 5000,
+      tripWindowMs: 5250,
       coolDownMs: 1000,
     })
     expect(breakerPolicy(11).slowMs).toBe(6)
@@ -72,9 +72,9 @@ describe('revocation circuit breaker: (state machine)', () => {
   it('starts over when the second slow failure comes more than the window after the first', () => {
     const { b, t } = breaker()
     b.recordFailure(250)
-    t.now += TRIP_WINDOW_MS + 1
+    t.now += TRIP_WINDOW_MS + 250 + 1
     expect(b.recordFailure(250)).toBe(false)
-    t.now += TRIP_WINDOW_MS
+    t.now += TRIP_WINDOW_MS + 250
     expect(b.recordFailure(250)).toBe(true)
   })
 
