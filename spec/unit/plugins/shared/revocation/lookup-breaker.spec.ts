@@ -146,30 +146,33 @@ describe('revocation lookup breaker: (store and probes)', () => {
     expect(String((error as Error).message)).toMatch(/abandoned, Redis circuit open/)
   })
 
-  it('probes one at a time in the background, a cool-down after each failed probe, and closes on an answer', async () => {
+  it('probes one at a time in the background, the read that failed, a cool-down after each failed probe', async () => {
     const r = rig()
     await open(r)
     expect(r.probes.map((p) => p.ms)).toEqual([0])
     r.plan.push('slow')
     const reads = r.reads.length
     await r.runProbe()
-    // The probe repeats the read of the lookup that opened the circuit.
     expect(r.reads.slice(reads)).toEqual([['p:jti:b']])
     expect(r.breaker.state).toBe('open')
     expect(r.probes.map((p) => p.ms)).toEqual([1000])
     r.t.now += 1000
     r.plan.push('hang')
     await r.runProbe()
-    expect(r.probes).toEqual([]) // one probe at a time: nothing more while it hangs
+    expect(r.probes).toEqual([]) // nothing more while this one hangs
     expect(r.breaker.state).toBe('open')
+  })
 
-    const r2 = rig()
-    await open(r2)
-    await r2.runProbe()
-    expect(r2.breaker.state).toBe('closed')
-    expect(r2.probes).toEqual([])
-    expect(await r2.store.lookup([jti('z')])).toEqual([undefined])
-    expect(r2.logger.lines).toContainEqual({
+  it('closes when a probe answers, logs it, and lookups go to Redis again', async () => {
+    const r = rig()
+    await open(r)
+    await r.runProbe()
+    expect(r.breaker.state).toBe('closed')
+    expect(r.probes).toEqual([])
+    const reads = r.reads.length
+    expect(await r.store.lookup([jti('z')])).toEqual([undefined])
+    expect(r.reads.length).toBe(reads + 1)
+    expect(r.logger.lines).toContainEqual({
       level: 'info',
       message: expect.stringMatching(/circuit closed, a probe answered/),
     })
