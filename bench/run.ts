@@ -13,7 +13,8 @@
  * default 200000), BENCH_FLOOD_STOCK (the same flood on kong-pdk's own server, default 50000),
  * BENCH_CONCURRENCY (default 16), BENCH_DIRECT (events per point of the per-round-trip table,
  * default 20000), REDIS_URL (else a private redis-server when installed; without
- * either, revocation is left out and the table says so).
+ * either, revocation is left out and the table says so). The frozen-Redis figure
+ * (bench/frozen-redis.ts) always starts its own redis-server, to freeze it.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -37,6 +38,7 @@ import {
 import { startEchoUpstream, type EchoUpstream } from '../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../emulator/emulator'
 import { RpcClient } from '../emulator/msgpack-rpc'
+import { frozenRedisFigure } from './frozen-redis'
 import { pluginServerBin, type PluginServerKind } from '../emulator/plugin-server'
 
 const ROOT = path.dirname(KONG_YML)
@@ -509,6 +511,19 @@ async function main(): Promise<void> {
       console.log(
         `| ${kind === 'toolkit' ? 'ours (dist/pluginserver/main.js)' : 'kong-pdk 0.6.0 as published'} | ${points.map((p) => fmt(p, 1)).join(' | ')} | ${fmt(slope, 1)} |`,
       )
+    }
+
+    if (store.url !== undefined) {
+      const lines = await frozenRedisFigure({
+        kongYml: readFileSync(KONG_YML, 'utf8'),
+        jwksUrl: idp.jwksUrl,
+        upstreamUrl: echo.url,
+        env,
+        dirs: allDirs,
+        request: allowed,
+        concurrency: CONCURRENCY,
+      }).catch((e: unknown) => [`\nfrozen Redis figure not measured: ${String(e)}`])
+      for (const line of lines) console.log(line)
     }
 
     const budgetOk =

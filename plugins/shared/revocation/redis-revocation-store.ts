@@ -1,8 +1,9 @@
 import { Cluster } from 'ioredis'
 import { systemClock, type Clock } from '../clock'
 import type { Logger } from '../logger'
-import type { RedisSettings } from '../schema/redis-fields'
+import { describeRedis, type RedisSettings } from '../schema/redis-fields'
 import { AbsenceCache } from './absence-cache'
+import { breakerPolicy } from './circuit-breaker'
 import {
   decodeEntry,
   decodeEvent,
@@ -13,8 +14,10 @@ import {
   type RevocationEntry,
   type RevocationTarget,
 } from './keys'
+import { LookupBreaker } from './lookup-breaker'
 import { sharedRedis, waitReady, type RedisClient, type SharedRedis } from './redis-clients'
 import {
+  isRevocationUnavailable,
   RevocationUnavailableError,
   type InspectResult,
   type RevocationStore,
@@ -36,6 +39,12 @@ export interface RedisRevocationStoreOptions {
    * very first connection is waited for. The CLI sets false and waits.
    */
   readonly failFast?: boolean
+  /**
+   * The circuit breaker lookups go through (the request path: one per shared connection, see
+   * {@link sharedRevocationStore}). None: every lookup asks Redis (the CLI, which only writes
+   * and inspects).
+   */
+  readonly breaker?: LookupBreaker | undefined
 }
 
 /**
@@ -134,14 +143,28 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
     const wanted = keys.filter((k) => !this.#cache.isAbsent(k))
     if (wanted.length === 0) return keys.map(() => undefined)
 
+    const breaker = this.options.breaker
+    const what = `lookup of ${wanted.length} key(s)`
+    // Only what the cache could not answer gets here: an open circuit changes nothing about
+    // which "absent" answers may be served, it only spares the wait for Redis.
+    if (breaker !== undefined && !breaker.admit()) {
+      throw new RevocationUnavailableError(`${what}: ${breaker.openReason}`)
+    }
     const generation = this.#cache.generation
-    const values = await this.bounded(`lookup of ${wanted.length} key(s)`, async () => {
-      await this.ready()
-      const client = this.#client
-      return client instanceof Cluster
-        ? Promise.all(wanted.map((k) => readableGet(client, k)))
-        : (client.eval(READ_SCRIPT, wanted.length, ...wanted) as Promise<(string | null)[]>)
-    })
+    const clock = this.options.clock ?? systemClock
+    const started = clock.now()
+    let values: (string | null)[]
+    try {
+      values = await this.bounded(what, () => this.read(wanted), breaker)
+    } catch (error) {
+      if (breaker !== undefined && isRevocationUnavailable(error)) {
+        breaker.failed(clock.now() - started, error.message, () =>
+          this.bounded(`probe (${what})`, () => this.read(wanted)),
+        )
+      }
+      throw error
+    }
+    breaker?.answered()
     const found = new Map<string, string>()
     const absent: string[] = []
     wanted.forEach((key, i) => {
@@ -154,6 +177,15 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
       const v = found.get(k)
       return v === undefined ? undefined : decodeEntry(v)
     })
+  }
+
+  /** One read of `keys`: a script call, or one GET per key on a Cluster. */
+  private async read(keys: readonly string[]): Promise<(string | null)[]> {
+    await this.ready()
+    const client = this.#client
+    return client instanceof Cluster
+      ? Promise.all(keys.map((k) => readableGet(client, k)))
+      : (client.eval(READ_SCRIPT, keys.length, ...keys) as Promise<(string | null)[]>)
   }
 
   async revoke(
@@ -235,9 +267,21 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
   /**
    * Runs one Redis interaction under the store's time bound. Whatever goes wrong inside (a
    * refused connection, a timeout, a failover, a script error) is the store being unavailable.
+   * With `breaker`, the wait also ends as soon as the circuit opens (another lookup's failure
+   * tripped it): lookups in flight get the same answer as those that come after.
    */
-  private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async bounded<T>(
+    what: string,
+    fn: () => Promise<T>,
+    breaker?: LookupBreaker,
+  ): Promise<T> {
     let timer: NodeJS.Timeout | undefined
+    let stopWatching: (() => void) | undefined
+    const abandoned = new Promise<never>((_, reject) => {
+      stopWatching = breaker?.onOpen(() =>
+        reject(new RevocationUnavailableError(`${what}: abandoned, ${breaker.openReason}`)),
+      )
+    })
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
@@ -252,7 +296,9 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
     })
     const work = fn()
     try {
-      return await Promise.race([work, deadline])
+      return await Promise.race(
+        breaker === undefined ? [work, deadline] : [work, deadline, abandoned],
+      )
     } catch (cause) {
       work.catch(() => undefined)
       if (cause instanceof RevocationUnavailableError) throw cause
@@ -264,15 +310,23 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
       throw new RevocationUnavailableError(`${what}: ${message}`, { cause })
     } finally {
       clearTimeout(timer)
+      stopWatching?.()
     }
   }
 }
 
 const STORES = new Map<string, RedisRevocationStore>()
+const BREAKERS = new WeakMap<SharedRedis, LookupBreaker>()
 
 /**
  * The process-wide store for these settings and options: plugin instances come and go (and
  * exist once per Kong worker) but share one connection, one subscription and one cache.
+ *
+ * The circuit breaker belongs to the shared connection, i.e. to the Redis settings and
+ * `timeout_ms`: every plugin instance of the process that reads the same Redis with the same
+ * time bound (jwt-revocation and consumer-jwt's `revocation` alike, whatever their key prefix
+ * or cache) sees it open and close together. A different `timeout_ms` is a different
+ * connection with its own breaker, since what counts as a slow failure depends on it.
  */
 export function sharedRevocationStore(
   settings: RedisSettings,
@@ -287,7 +341,16 @@ export function sharedRevocationStore(
       { commandTimeoutMs: options.timeoutMs, failFast: true },
       logger,
     )
-    store = new RedisRevocationStore(redis, options)
+    let breaker = BREAKERS.get(redis)
+    if (breaker === undefined) {
+      breaker = new LookupBreaker(breakerPolicy(options.timeoutMs), {
+        clock: options.clock ?? systemClock,
+        logger,
+        redis: describeRedis(settings),
+      })
+      BREAKERS.set(redis, breaker)
+    }
+    store = new RedisRevocationStore(redis, { ...options, breaker })
     STORES.set(key, store)
   }
   return store
