@@ -137,8 +137,8 @@ function scalarWhy(
 }
 
 /** Why one scalar list element breaks `field`, said at the list's path (value quoted). */
-function elementWhy(field: ElementField, value: string, wording: Wording): string | undefined {
-  if (field.type !== 'string') return scalarWhy(field, value, wording)
+function elementWhy(field: ElementField, value: unknown, wording: Wording): string | undefined {
+  if (field.type !== 'string' || typeof value !== 'string') return scalarWhy(field, value, wording)
   if (field.len_min !== undefined && value.length < field.len_min) {
     return field.len_min === 1
       ? 'must be an array of non-empty strings'
@@ -249,7 +249,7 @@ export class RecordReader<F extends Fields> {
         if (typeof item !== (elements.type === 'integer' ? 'number' : elements.type)) {
           throw invalid(path, ofWhat)
         }
-        const why = elementWhy(elements, item as string, wording)
+        const why = elementWhy(elements, item, wording)
         if (why !== undefined) throw invalid(path, why)
       }
       if (type === 'array' || typeof item === 'object' || !items.includes(item)) items.push(item)
