@@ -273,20 +273,32 @@ export class RecordReader<F extends Fields> {
     fields: E,
     wording: Wording = {},
   ): readonly RecordReader<E>[] {
-    const list = this.read(name, wording) as unknown
-    if (list === undefined) return []
-    return (list as readonly Raw[]).map(
-      (item, i) => new RecordReader(item, fields, `${this.path(name)}[${i}]`),
+    const field = this.fields[name] as KongField
+    this.#sameFields(
+      name,
+      field.type === 'array' || field.type === 'set' ? field.elements : field,
+      fields,
     )
+    const list = this.read(name, wording) as readonly Raw[] | undefined
+    return (list ?? []).map((item, i) => new RecordReader(item, fields, `${this.path(name)}[${i}]`))
   }
 
-  /** A record field with a reader of its own; undefined when unset. */
+  /** A record field with a reader of its own (`fields` as given to `recordOf`); undefined when unset. */
   record<K extends keyof F & string, E extends Fields>(
     name: K,
     fields: E,
   ): RecordReader<E> | undefined {
-    const value = this.read(name) as unknown
-    return value === undefined ? undefined : new RecordReader(value as Raw, fields, this.path(name))
+    this.#sameFields(name, this.fields[name] as KongField, fields)
+    const value = this.read(name) as Raw | undefined
+    return value === undefined ? undefined : new RecordReader(value, fields, this.path(name))
+  }
+
+  /** A wiring mistake (fields that are not the record's own) fails loudly, not as a config error. */
+  #sameFields(name: string, record: KongField | ElementField, fields: Fields): void {
+    const declared = record.type === 'record' ? record.fields.flatMap((f) => Object.keys(f)) : []
+    if (declared.join() !== Object.keys(fields).join()) {
+      throw new Error(`${this.path(name)}: read with fields other than the record it declares`)
+    }
   }
 }
 

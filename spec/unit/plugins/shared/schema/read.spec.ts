@@ -296,6 +296,17 @@ describe('config reader: (types, defaults and bounds from the Kong field)', () =
       expect(redis.invalid('name', 'nope').detail).toBe('revocation.redis.name: nope')
     })
 
+    it('fails loudly, as a bug and not as a config error, when given fields other than the record declares', () => {
+      const { name: _name, ...tagsOnly } = itemFields
+      expect(() => reader({}).records('items', tagsOnly)).toThrow(
+        'items: read with fields other than the record it declares',
+      )
+      expect(() => reader({}).record('nested', tagsOnly)).toThrow(
+        'nested: read with fields other than the record it declares',
+      )
+      expect(() => reader({}).records('names', itemFields)).toThrow('names: read with fields')
+    })
+
     it('reads an unset list of records without a default as no records', () => {
       const optional = readRecord({}, { list: { ...fields.items, required: false } })
       expect(optional.records('list', itemFields)).toEqual([])
