@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { PluginError } from '../shared/errors'
-import { parseLogRefusals, type RefusalLogMode } from '../shared/refusal-log'
+import type { RefusalLogMode } from '../shared/refusal-log'
 import {
   isUnset,
   logRefusalsField,
@@ -9,6 +9,7 @@ import {
   withoutDefaults,
   type KongField,
 } from '../shared/schema/kong-fields'
+import { invalid, isRecord, readRecord, type Raw, type RecordReader } from '../shared/schema/read'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
 import type { KeySource } from '../shared/token/keys'
 import {
@@ -144,6 +145,20 @@ const credentialFields = {
   },
 } as const satisfies Record<string, KongField>
 
+const claimHeaderFields = {
+  claim: {
+    type: 'string',
+    required: true,
+    description: 'Claim to copy (dotted path for nested claims).',
+  },
+  header: {
+    type: 'string',
+    required: true,
+    match: '^[%w%-]+$',
+    description: 'Upstream request header that receives the claim value.',
+  },
+} as const satisfies Record<keyof Config['claims_to_headers'][number], KongField>
+
 export const fields = {
   credentials: {
     type: 'array',
@@ -235,22 +250,7 @@ export const fields = {
     type: 'array',
     default: [],
     required: true,
-    elements: {
-      type: 'record',
-      fields: recordOf({
-        claim: {
-          type: 'string',
-          required: true,
-          description: 'Claim to copy (dotted path for nested claims).',
-        },
-        header: {
-          type: 'string',
-          required: true,
-          match: '^[%w%-]+$',
-          description: 'Upstream request header that receives the claim value.',
-        },
-      }),
-    },
+    elements: { type: 'record', fields: recordOf(claimHeaderFields) },
     description:
       'Claims sent upstream as headers. Any copy of these headers sent by the client is removed, also when the claim is absent.',
   },
@@ -325,7 +325,7 @@ export const fields = {
     between: [0, 86400],
     description: 'Seconds a consumer loaded from Kong is remembered by the plugin process.',
   },
-} as const satisfies Record<string, KongField>
+} as const satisfies Record<keyof Config, KongField>
 
 export const Schema = toKongSchema(fields)
 
@@ -370,8 +370,6 @@ export interface Config {
   readonly consumer_cache_ttl: number
 }
 
-type Raw = Record<string, unknown>
-
 /**
  * Headers a claim may never be copied into: Kong's identity headers, credentials, headers that
  * steer the proxy (Host becomes Kong's upstream host in set_headers) or frame the request.
@@ -379,56 +377,14 @@ type Raw = Record<string, unknown>
 const RESERVED_HEADER =
   /^(x-(consumer|credential|anonymous)-.*|x-authenticated-(groups|userid)|authorization|proxy-.*|cookie|host|content-(length|type|encoding)|transfer-encoding|connection|keep-alive|te|trailer|upgrade|via|forwarded|x-forwarded-.*|x-real-ip|x-kong-.*)$/i
 
-function invalid(field: string, why: string): PluginError {
-  return new PluginError('ERR_CONFIG_INVALID', `${field}: ${why}`)
-}
-
-function isRecord(v: unknown): v is Raw {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-function str(raw: Raw, field: string, path: string, fallback?: string): string | undefined {
-  const v = raw[field]
-  if (v === undefined || v === null) return fallback
-  if (typeof v !== 'string') throw invalid(`${path}${field}`, 'must be a string')
-  return v
-}
-
-function strList(
-  raw: Raw,
-  field: string,
-  path: string,
-  fallback?: readonly string[],
-): readonly string[] | undefined {
-  const v = raw[field]
-  if (v === undefined || v === null) return fallback
-  if (!Array.isArray(v) || !v.every((e) => typeof e === 'string')) {
-    throw invalid(`${path}${field}`, 'must be an array of strings')
-  }
-  return Object.freeze([...v])
-}
-
-function int(raw: Raw, field: string, min: number, max: number, fallback: number): number {
-  const v = raw[field]
-  if (v === undefined || v === null) return fallback
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw invalid(field, `must be an integer between ${min} and ${max}`)
-  }
-  return v
-}
-
-function bool(raw: Raw, field: string, path: string, fallback: boolean): boolean {
-  const v = raw[field]
-  if (v === undefined || v === null) return fallback
-  if (typeof v !== 'boolean') throw invalid(`${path}${field}`, 'must be a boolean')
-  return v
-}
-
-function decodeSecret(secret: string, base64: boolean, path: string): Uint8Array {
+function decodeSecret(
+  secret: string,
+  base64: boolean,
+  c: RecordReader<typeof credentialFields>,
+): Uint8Array {
   if (!base64) return new TextEncoder().encode(secret)
   const normalized = secret.trim().replace(/-/g, '+').replace(/_/g, '/')
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(normalized))
-    throw invalid(`${path}secret`, 'is not valid base64')
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(normalized)) throw c.invalid('secret', 'is not valid base64')
   return new Uint8Array(Buffer.from(normalized, 'base64'))
 }
 
@@ -438,32 +394,25 @@ function credentialId(key: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 17), 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
-function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): Credential {
-  const path = `credentials[${index}].`
-  if (!isRecord(raw)) throw invalid(`credentials[${index}]`, 'must be a record')
-  const key = str(raw, 'key', path)
-  if (key === undefined || key === '') throw invalid(`${path}key`, 'is required')
-  const consumer = str(raw, 'consumer', path)
-  if (consumer === undefined || consumer === '') throw invalid(`${path}consumer`, 'is required')
-  const algorithms = strList(raw, 'algorithms', path) ?? []
-  if (algorithms.length === 0)
-    throw invalid(`${path}algorithms`, 'must list at least one algorithm')
-  for (const alg of algorithms) {
-    if (!(ALGORITHMS as readonly string[]).includes(alg))
-      throw invalid(`${path}algorithms`, `unknown algorithm ${alg}`)
-  }
+function parseCredential(
+  c: RecordReader<typeof credentialFields>,
+  env: NodeJS.ProcessEnv,
+): Credential {
+  const key = c.read('key')
+  const consumer = c.read('consumer')
+  const algorithms = c.read('algorithms', { noun: 'algorithm' })
   const hmac = algorithms.filter(isHmac)
   if (hmac.length > 0 && hmac.length !== algorithms.length) {
     // One credential never mixes a shared secret with public keys: that is how a public key
     // ends up used as an HMAC secret (algorithm confusion).
-    throw invalid(`${path}algorithms`, 'must not mix HS* with public-key algorithms')
+    throw c.invalid('algorithms', 'must not mix HS* with public-key algorithms')
   }
 
-  const secret = str(raw, 'secret', path)
-  const secretEnv = str(raw, 'secret_env', path)
-  const publicKey = str(raw, 'public_key', path)
-  const jwks = str(raw, 'jwks', path)
-  const jwksUri = str(raw, 'jwks_uri', path)
+  const secret = c.read('secret')
+  const secretEnv = c.read('secret_env')
+  const publicKey = c.read('public_key')
+  const jwks = c.read('jwks')
+  const jwksUri = c.read('jwks_uri', { pattern: 'an http(s) URL' })
   const given = [
     ['secret', secret],
     ['secret_env', secretEnv],
@@ -472,43 +421,41 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
     ['jwks_uri', jwksUri],
   ].filter(([, v]) => v !== undefined)
   if (given.length !== 1) {
-    throw invalid(
-      path + 'secret',
+    throw c.invalid(
+      'secret',
       `exactly one of secret, secret_env, public_key, jwks, jwks_uri must be set (got ${given.length === 0 ? 'none' : given.map(([n]) => n).join(', ')})`,
     )
   }
 
   let keySource: KeySource
-  const base64 = bool(raw, 'secret_is_base64', path, false)
+  const base64 = c.read('secret_is_base64')
   if (secret !== undefined || secretEnv !== undefined) {
-    if (hmac.length === 0)
-      throw invalid(`${path}algorithms`, 'a shared secret needs HS* algorithms')
+    if (hmac.length === 0) throw c.invalid('algorithms', 'a shared secret needs HS* algorithms')
     let value = secret
     if (secretEnv !== undefined) {
       value = env[secretEnv]
       if (value === undefined || value === '') {
-        throw invalid(`${path}secret_env`, `environment variable ${secretEnv} is not set`)
+        throw c.invalid('secret_env', `environment variable ${secretEnv} is not set`)
       }
     }
-    if (value === undefined || value === '') throw invalid(`${path}secret`, 'must not be empty')
+    if (value === undefined || value === '') throw c.invalid('secret', 'must not be empty')
     if (value.startsWith('{vault://')) {
-      throw invalid(
-        `${path}secret`,
+      throw c.invalid(
+        'secret',
         'is an unresolved vault reference (is the vault configured in Kong?)',
       )
     }
-    const bytes = decodeSecret(value, base64, path)
+    const bytes = decodeSecret(value, base64, c)
     if (bytes.length < 32) {
       // RFC 7518 §3.2: a key of the same size as the hash output (256 bits) or larger.
-      throw invalid(`${path}secret`, 'must be at least 32 bytes (RFC 7518 §3.2)')
+      throw c.invalid('secret', 'must be at least 32 bytes (RFC 7518 §3.2)')
     }
     keySource = { kind: 'secret', secret: bytes }
   } else {
-    if (hmac.length > 0)
-      throw invalid(`${path}algorithms`, 'HS* algorithms need a secret or secret_env')
+    if (hmac.length > 0) throw c.invalid('algorithms', 'HS* algorithms need a secret or secret_env')
     if (publicKey !== undefined) {
       if (!/-----BEGIN PUBLIC KEY-----/.test(publicKey)) {
-        throw invalid(`${path}public_key`, 'must be a PEM public key (BEGIN PUBLIC KEY)')
+        throw c.invalid('public_key', 'must be a PEM public key (BEGIN PUBLIC KEY)')
       }
       keySource = { kind: 'pem', pem: publicKey }
     } else if (jwks !== undefined) {
@@ -516,21 +463,21 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
       try {
         parsed = JSON.parse(jwks)
       } catch {
-        throw invalid(`${path}jwks`, 'is not valid JSON')
+        throw c.invalid('jwks', 'is not valid JSON')
       }
       if (!isRecord(parsed) || !Array.isArray(parsed.keys) || !parsed.keys.every(isRecord)) {
-        throw invalid(`${path}jwks`, 'must be a JSON Web Key Set ({"keys": [...]})')
+        throw c.invalid('jwks', 'must be a JSON Web Key Set ({"keys": [...]})')
       }
       if (parsed.keys.some((k) => 'd' in k || 'k' in k)) {
-        throw invalid(`${path}jwks`, 'must hold public keys only')
+        throw c.invalid('jwks', 'must hold public keys only')
       }
       keySource = { kind: 'jwks', jwks: { keys: parsed.keys } }
     } else {
-      const uri = jwksUri ?? ''
-      if (!/^https?:\/\//.test(uri)) throw invalid(`${path}jwks_uri`, 'must be an http(s) URL')
-      if (uri.startsWith('http://') && !bool(raw, 'jwks_allow_http', path, false)) {
-        throw invalid(
-          `${path}jwks_uri`,
+      // given.length === 1: jwks_uri is the one, and the reader checked its pattern.
+      const uri = jwksUri as string
+      if (uri.startsWith('http://') && !c.read('jwks_allow_http')) {
+        throw c.invalid(
+          'jwks_uri',
           'must use https (set jwks_allow_http for an identity provider on a private network)',
         )
       }
@@ -538,15 +485,15 @@ function parseCredential(raw: unknown, index: number, env: NodeJS.ProcessEnv): C
     }
   }
 
-  const ceiling = strList(raw, 'scope_ceiling', path)
+  const ceiling = c.read('scope_ceiling')
   return Object.freeze({
     id: credentialId(key),
     key,
     consumer,
-    issuer: str(raw, 'issuer', path),
-    algorithms: algorithms as Algorithm[],
+    issuer: c.read('issuer'),
+    algorithms,
     keySource,
-    audiences: strList(raw, 'audiences', path),
+    audiences: c.read('audiences'),
     scopeCeiling: ceiling === undefined ? undefined : new Set(ceiling),
   })
 }
@@ -586,22 +533,18 @@ function namesRedis(redis: unknown): boolean {
  * cross-field rules Kong's schema cannot express. Throws ERR_CONFIG_INVALID naming the field.
  */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
-  if (!isRecord(raw)) throw invalid('config', 'must be a record')
-  if (!Array.isArray(raw.credentials) || raw.credentials.length === 0) {
-    throw invalid('credentials', 'must list at least one credential')
-  }
+  const r = readRecord(raw, fields)
   const credentials = new Map<string, Credential>()
-  raw.credentials.forEach((c, i) => {
-    const credential = parseCredential(c, i, env)
+  r.records('credentials', credentialFields, { noun: 'credential' }).forEach((c, i) => {
+    const credential = parseCredential(c, env)
     if (credentials.has(credential.key))
       throw invalid(`credentials[${i}].key`, `duplicate key ${credential.key}`)
     credentials.set(credential.key, credential)
   })
 
-  const lower = (list: readonly string[]) => Object.freeze(list.map((h) => h.toLowerCase()))
-  const header_names = lower(strList(raw, 'header_names', '', ['authorization']) ?? [])
-  const cookie_names = strList(raw, 'cookie_names', '', []) ?? []
-  const uri_param_names = strList(raw, 'uri_param_names', '', []) ?? []
+  const header_names = Object.freeze(r.read('header_names').map((h) => h.toLowerCase()))
+  const cookie_names = r.read('cookie_names')
+  const uri_param_names = r.read('uri_param_names')
   if (header_names.length + cookie_names.length + uri_param_names.length === 0) {
     throw invalid(
       'header_names',
@@ -609,76 +552,68 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     )
   }
 
-  const maximum_lifetime = int(raw, 'maximum_lifetime', 0, 31536000, 0)
-  const required_claims = strList(raw, 'required_claims', '', ['exp']) ?? []
+  const maximum_lifetime = r.read('maximum_lifetime')
+  const required_claims = r.read('required_claims')
 
-  const mappings: { claim: string; header: string }[] = []
-  const c2h = raw.claims_to_headers ?? []
-  if (!Array.isArray(c2h)) throw invalid('claims_to_headers', 'must be an array')
-  c2h.forEach((m, i) => {
-    if (!isRecord(m)) throw invalid(`claims_to_headers[${i}]`, 'must be a record')
-    const claim = str(m, 'claim', `claims_to_headers[${i}].`)
-    const header = str(m, 'header', `claims_to_headers[${i}].`)
-    if (claim === undefined || claim === '')
-      throw invalid(`claims_to_headers[${i}].claim`, 'is required')
-    if (header === undefined || !/^[A-Za-z0-9-]+$/.test(header)) {
-      throw invalid(`claims_to_headers[${i}].header`, 'must be a header name (letters, digits, -)')
-    }
+  const mappings = r.records('claims_to_headers', claimHeaderFields).map((m) => {
+    const claim = m.read('claim')
+    if (claim === '') throw m.invalid('claim', 'is required')
+    const header = m.read('header', { pattern: 'a header name (letters, digits, -)' })
     if (RESERVED_HEADER.test(header)) {
-      throw invalid(
-        `claims_to_headers[${i}].header`,
+      throw m.invalid(
+        'header',
         `${header} is reserved (identity, credentials, hop-by-hop or routing header)`,
       )
     }
-    mappings.push({ claim, header })
+    return Object.freeze({ claim, header })
   })
 
-  const anonymous = str(raw, 'anonymous', '')
-  const realm = str(raw, 'realm', '', 'kong') ?? 'kong'
-  const scope_claims = strList(raw, 'scope_claims', '', ['scope', 'scp']) ?? []
-  const scopes = nested(raw, 'scopes', (r) =>
+  const anonymous = r.read('anonymous')
+  const realm = r.read('realm')
+  const scope_claims = r.read('scope_claims')
+  const scopes = nested(r.raw, 'scopes', (s) =>
     // route_id: Kong adds it to the config of a plugin bound to a route; scope-acl's parse
     // refuses per-route entries there, since they could never match.
-    parseScopeConfig({ ...r, scope_claims, realm, route_id: raw.route_id }),
+    parseScopeConfig({ ...s, scope_claims, realm, route_id: r.raw['route_id'] }),
   )
-  const revocation = nested(raw, 'revocation', (r) => {
+  const revocation = nested(r.raw, 'revocation', (v) => {
     // No default server here: revocation checked against whatever listens on 127.0.0.1 (or
     // an unresolved vault reference, which Kong turns into "") would be no check at all.
-    if (!namesRedis(r.redis)) {
+    if (!namesRedis(v['redis'])) {
       throw invalid(
         'revocation.redis',
         'must name the Redis to ask (url, sentinels or cluster_nodes)',
       )
     }
-    return parseRevocationConfig({ ...r, realm, require_token: false })
+    return parseRevocationConfig({ ...v, realm, require_token: false })
   })
   return Object.freeze({
     credentials,
-    key_claim_name: str(raw, 'key_claim_name', '', 'iss') ?? 'iss',
+    key_claim_name: r.read('key_claim_name'),
     header_names,
     cookie_names,
     uri_param_names,
-    leeway: int(raw, 'leeway', 0, 600, 30),
+    leeway: r.read('leeway'),
     maximum_lifetime,
     required_claims:
       maximum_lifetime > 0 && !required_claims.includes('iat')
         ? [...required_claims, 'iat']
         : required_claims,
-    typ: str(raw, 'typ', ''),
+    typ: r.read('typ'),
     scope_claims,
-    run_on_preflight: bool(raw, 'run_on_preflight', '', true),
+    run_on_preflight: r.read('run_on_preflight'),
     anonymous: anonymous === '' ? undefined : anonymous,
     claims_to_headers: Object.freeze(mappings),
-    hide_credentials: bool(raw, 'hide_credentials', '', false),
+    hide_credentials: r.read('hide_credentials'),
     realm,
     scopes,
     revocation,
-    share_token: bool(raw, 'share_token', '', true),
-    log_refusals: parseLogRefusals(raw),
-    jwks_timeout_ms: int(raw, 'jwks_timeout_ms', 100, 5000, 2000),
-    jwks_cache_ttl: int(raw, 'jwks_cache_ttl', 1, 86400, 300),
-    jwks_cooldown: int(raw, 'jwks_cooldown', 0, 3600, 30),
-    token_cache_size: int(raw, 'token_cache_size', 0, 1000000, 10000),
-    consumer_cache_ttl: int(raw, 'consumer_cache_ttl', 0, 86400, 60),
+    share_token: r.read('share_token'),
+    log_refusals: r.read('log_refusals'),
+    jwks_timeout_ms: r.read('jwks_timeout_ms'),
+    jwks_cache_ttl: r.read('jwks_cache_ttl'),
+    jwks_cooldown: r.read('jwks_cooldown'),
+    token_cache_size: r.read('token_cache_size'),
+    consumer_cache_ttl: r.read('consumer_cache_ttl'),
   })
 }

@@ -1,6 +1,6 @@
-import { PluginError } from '../shared/errors'
-import { parseLogRefusals, type RefusalLogMode } from '../shared/refusal-log'
+import type { RefusalLogMode } from '../shared/refusal-log'
 import { logRefusalsField, toKongSchema, type KongField } from '../shared/schema/kong-fields'
+import { readRecord } from '../shared/schema/read'
 import {
   parseRedisSettings,
   redisRecordField,
@@ -156,68 +156,25 @@ export const fields = {
 export const Schema = toKongSchema(fields)
 
 /**
- * Applies defaults (Kong sends `null` for unset fields), checks what Kong's field DSL cannot,
- * and freezes the result.
+ * Reads the config against `fields` (Kong sends `null` for unset fields: their defaults apply),
+ * checks what Kong's field DSL cannot, and freezes the result.
  * @throws PluginError ERR_CONFIG_INVALID naming the field.
  */
 export function parseConfig(raw: unknown): Config {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new PluginError('ERR_CONFIG_INVALID', 'config must be an object')
-  }
-  const r = raw as Record<string, unknown>
-  const bad = (field: string, why: string): never => {
-    throw new PluginError('ERR_CONFIG_INVALID', `${field}: ${why}`)
-  }
-  const pick = <T extends string>(field: string, allowed: readonly T[], dflt: T): T => {
-    const v = r[field] ?? dflt
-    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-      return bad(field, `must be one of ${allowed.join(', ')}`)
-    }
-    return v as T
-  }
-  const int = (field: string, dflt: number, min: number, max: number): number => {
-    const v = r[field] ?? dflt
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      return bad(field, `must be an integer between ${min} and ${max}`)
-    }
-    return v
-  }
-  const text = (field: string, dflt: string, pattern: RegExp, why: string): string => {
-    const v = r[field] ?? dflt
-    if (typeof v !== 'string' || !pattern.test(v)) return bad(field, why)
-    return v
-  }
-
-  const checkRaw = r['check'] ?? CHECK_KINDS
-  if (!Array.isArray(checkRaw)) return bad('check', 'must be a list')
-  const check = [...new Set(checkRaw as unknown[])].map((k) =>
-    typeof k === 'string' && (CHECK_KINDS as readonly string[]).includes(k)
-      ? (k as CheckKind)
-      : bad('check', `unknown kind ${JSON.stringify(k)}; allowed: ${CHECK_KINDS.join(', ')}`),
-  )
-  if (check.length === 0) bad('check', 'must name at least one kind, or the plugin checks nothing')
-
-  const requireToken = r['require_token'] ?? false
-  if (typeof requireToken !== 'boolean') bad('require_token', 'must be a boolean')
-
+  const r = readRecord(raw, fields)
   return Object.freeze({
-    redis: parseRedisSettings(r['redis'], 'redis'),
-    key_prefix: text(
-      'key_prefix',
-      DEFAULT_KEY_PREFIX,
-      /^\S+$/,
-      'must be a non-empty string without spaces',
-    ),
-    check: Object.freeze(check),
-    subject_scope: pick('subject_scope', ['global', 'issuer', 'both'] as const, 'both'),
-    missing_jti: pick('missing_jti', ['refuse', 'allow'] as const, 'refuse'),
-    missing_iat: pick('missing_iat', ['refuse', 'allow'] as const, 'refuse'),
-    missing_subject: pick('missing_subject', ['refuse', 'allow'] as const, 'refuse'),
-    require_token: requireToken as boolean,
-    on_unavailable: pick('on_unavailable', ['fail_closed', 'fail_open'] as const, 'fail_closed'),
-    timeout_ms: int('timeout_ms', 250, 10, 5000),
-    cache_ttl_ms: int('cache_ttl_ms', 1000, 0, 60_000),
-    realm: text('realm', 'kong', /^.+$/, 'must be a non-empty string'),
-    log_refusals: parseLogRefusals(r),
+    redis: parseRedisSettings(r.raw['redis'], 'redis'),
+    key_prefix: r.read('key_prefix', { pattern: 'a non-empty string without spaces' }),
+    check: r.read('check', { noun: 'kind' }),
+    subject_scope: r.read('subject_scope'),
+    missing_jti: r.read('missing_jti'),
+    missing_iat: r.read('missing_iat'),
+    missing_subject: r.read('missing_subject'),
+    require_token: r.read('require_token'),
+    on_unavailable: r.read('on_unavailable'),
+    timeout_ms: r.read('timeout_ms'),
+    cache_ttl_ms: r.read('cache_ttl_ms'),
+    realm: r.read('realm'),
+    log_refusals: r.read('log_refusals'),
   })
 }

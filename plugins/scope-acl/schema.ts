@@ -1,11 +1,11 @@
-import { PluginError } from '../shared/errors'
-import { parseLogRefusals, type RefusalLogMode } from '../shared/refusal-log'
+import type { RefusalLogMode } from '../shared/refusal-log'
 import {
   logRefusalsField,
   recordOf,
   toKongSchema,
   type KongField,
 } from '../shared/schema/kong-fields'
+import { readRecord, type RecordReader } from '../shared/schema/read'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
 import { isWildcard, MATCH_MODES, type MatchMode } from '../shared/scopes/match'
 
@@ -101,6 +101,17 @@ const ruleFields = {
   log_only: logOnlyField,
 } satisfies Record<keyof RuleConfig, KongField>
 
+const defaultRuleFields = {
+  scopes: {
+    type: 'set',
+    len_min: 1,
+    elements: { type: 'string', len_min: 1 },
+    description: 'Scopes needed for a method no rule lists. Leave unset for no default rule.',
+  },
+  match: matchField,
+  log_only: logOnlyField,
+} as const satisfies Record<keyof DefaultRuleConfig, KongField>
+
 const rulesField = (description: string) =>
   ({
     type: 'array',
@@ -110,22 +121,25 @@ const rulesField = (description: string) =>
     description,
   }) satisfies KongField
 
+const routeFields = {
+  route: {
+    type: 'string',
+    required: true,
+    len_min: 1,
+    description: 'Name or id of the Kong route these rules apply to.',
+  },
+  rules: rulesField(
+    'Scope rules by HTTP method for this route; they replace the top-level rules for it.',
+  ),
+} as const satisfies Record<keyof RouteRulesConfig, KongField>
+
 export const fields = {
   rules: rulesField(
     'Scope rules by HTTP method, e.g. [{methods: [GET, HEAD], scopes: [orders:read]}]. They apply to every request whose route has no entry in routes.',
   ),
   default_rule: {
     type: 'record',
-    fields: recordOf({
-      scopes: {
-        type: 'set',
-        len_min: 1,
-        elements: { type: 'string', len_min: 1 },
-        description: 'Scopes needed for a method no rule lists. Leave unset for no default rule.',
-      },
-      match: matchField,
-      log_only: logOnlyField,
-    } satisfies Record<keyof DefaultRuleConfig, KongField>),
+    fields: recordOf(defaultRuleFields),
     description:
       'Rule for methods that no rule lists. When unset, such methods are refused (403) unless allow_unlisted_methods is true.',
   },
@@ -140,20 +154,7 @@ export const fields = {
     type: 'array',
     default: [],
     required: true,
-    elements: {
-      type: 'record',
-      fields: recordOf({
-        route: {
-          type: 'string',
-          required: true,
-          len_min: 1,
-          description: 'Name or id of the Kong route these rules apply to.',
-        },
-        rules: rulesField(
-          'Scope rules by HTTP method for this route; they replace the top-level rules for it.',
-        ),
-      } satisfies Record<keyof RouteRulesConfig, KongField>),
-    },
+    elements: { type: 'record', fields: recordOf(routeFields) },
     description:
       'Per-route rules, for a plugin configured globally or on a service. Costs one more Kong round trip per request (kong.router.get_route) when not empty.',
   },
@@ -191,177 +192,124 @@ export const fields = {
 
 export const Schema = toKongSchema(fields)
 
-type Raw = Record<string, unknown>
-
-function invalid(field: string, why: string): PluginError {
-  return new PluginError('ERR_CONFIG_INVALID', `${field}: ${why}`)
-}
-
-function isRecord(v: unknown): v is Raw {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-function absent(v: unknown): v is null | undefined {
-  return v === undefined || v === null
-}
-
-function bool(raw: Raw, field: string, path: string, fallback: boolean): boolean {
-  const v = raw[field]
-  if (absent(v)) return fallback
-  if (typeof v !== 'boolean') throw invalid(path + field, 'must be a boolean')
-  return v
-}
-
-function text(raw: Raw, field: string, path: string, fallback: string): string {
-  const v = raw[field]
-  if (absent(v)) return fallback
-  if (typeof v !== 'string' || v === '') throw invalid(path + field, 'must be a non-empty string')
-  return v
-}
-
-function strings(raw: Raw, field: string, path: string): readonly string[] | undefined {
-  const v = raw[field]
-  if (absent(v)) return undefined
-  if (!Array.isArray(v) || !v.every((e) => typeof e === 'string' && e !== '')) {
-    throw invalid(path + field, 'must be an array of non-empty strings')
-  }
-  return Object.freeze([...new Set(v as string[])])
-}
-
-function matchMode(raw: Raw, path: string): MatchMode {
-  const v = raw.match
-  if (absent(v)) return 'all'
-  if (v !== 'all' && v !== 'any') throw invalid(`${path}match`, 'must be "all" or "any"')
-  return v
-}
-
 /** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 
-function requiredScopes(raw: Raw, path: string, wildcard: boolean): readonly string[] | undefined {
-  const scopes = strings(raw, 'scopes', path)
-  if (scopes === undefined) return undefined
-  if (scopes.length === 0) throw invalid(`${path}scopes`, 'must list at least one scope')
+/** Checks each required scope (the field's bounds are checked by the reader). */
+function checkScopes(
+  scopes: readonly string[],
+  at: string,
+  wildcard: boolean,
+  reader: RecordReader<typeof ruleFields | typeof defaultRuleFields>,
+): readonly string[] {
   scopes.forEach((scope, i) => {
-    const at = `${path}scopes[${i}]`
-    if (!SCOPE_TOKEN.test(scope))
-      throw invalid(at, `"${scope}" is not a scope token (RFC 6749 §3.3)`)
+    const bad = (why: string) => reader.invalid(`${at}[${i}]`, why)
+    if (!SCOPE_TOKEN.test(scope)) throw bad(`"${scope}" is not a scope token (RFC 6749 §3.3)`)
     const star = scope.indexOf('*')
     if (star === -1) return
     if (!wildcard) {
       // An operator writing orders:* means a prefix; without wildcard_suffix it would only
       // match a token carrying the literal string, which is never what was meant.
-      throw invalid(at, `"${scope}" contains * but wildcard_suffix is false`)
+      throw bad(`"${scope}" contains * but wildcard_suffix is false`)
     }
-    if (star !== scope.length - 1)
-      throw invalid(at, `"${scope}": * is only allowed as the last character`)
+    if (star !== scope.length - 1) throw bad(`"${scope}": * is only allowed as the last character`)
     if (!isWildcard(scope))
-      throw invalid(at, 'a bare * would accept any scope; name a prefix such as orders:*')
+      throw bad('a bare * would accept any scope; name a prefix such as orders:*')
   })
   return scopes
 }
 
 function parseRules(
-  raw: Raw,
-  field: string,
-  path: string,
+  parent: RecordReader<typeof fields | typeof routeFields>,
   wildcard: boolean,
 ): readonly RuleConfig[] {
-  const v = raw[field]
-  if (absent(v)) return Object.freeze([])
-  if (!Array.isArray(v)) throw invalid(path + field, 'must be an array of rules')
   const seen = new Map<string, number>()
   return Object.freeze(
-    v.map((rule, i) => {
-      const at = `${path}${field}[${i}].`
-      if (!isRecord(rule)) throw invalid(`${path}${field}[${i}]`, 'must be a record')
-      const methods = (strings(rule, 'methods', at) ?? []).map((m) => m.toUpperCase())
-      if (methods.length === 0) throw invalid(`${at}methods`, 'must list at least one method')
+    parent.records('rules', ruleFields).map((rule, i) => {
+      const methods = rule.read('methods', {
+        noun: 'method',
+        unknown: (m) => `unknown method ${m}`,
+      })
       for (const m of methods) {
-        if (!(HTTP_METHODS as readonly string[]).includes(m))
-          throw invalid(`${at}methods`, `unknown method ${m}`)
         const earlier = seen.get(m)
         if (earlier !== undefined) {
-          throw invalid(`${at}methods`, `${m} is already listed by ${path}${field}[${earlier}]`)
+          throw rule.invalid(
+            'methods',
+            `${m} is already listed by ${parent.path('rules')}[${earlier}]`,
+          )
         }
         seen.set(m, i)
       }
-      const scopes = requiredScopes(rule, at, wildcard)
-      if (scopes === undefined) throw invalid(`${at}scopes`, 'must list at least one scope')
       return Object.freeze({
-        methods: Object.freeze([...new Set(methods)]) as readonly HttpMethod[],
-        scopes,
-        match: matchMode(rule, at),
-        log_only: bool(rule, 'log_only', at, false),
+        methods,
+        scopes: checkScopes(rule.read('scopes', { noun: 'scope' }), 'scopes', wildcard, rule),
+        match: rule.read('match'),
+        log_only: rule.read('log_only'),
       })
     }),
   )
 }
 
-function parseDefaultRule(raw: Raw, wildcard: boolean): DefaultRuleConfig | null {
-  const v = raw.default_rule
-  if (absent(v)) return null
-  if (!isRecord(v)) throw invalid('default_rule', 'must be a record')
+function parseDefaultRule(
+  config: RecordReader<typeof fields>,
+  wildcard: boolean,
+): DefaultRuleConfig | null {
+  const rule = config.record('default_rule', defaultRuleFields)
   // Kong fills a record's defaults (match, log_only) but leaves scopes null when unset.
-  const scopes = requiredScopes(v, 'default_rule.', wildcard)
-  if (scopes === undefined) return null
+  const scopes = rule?.read('scopes', { noun: 'scope' })
+  if (rule === undefined || scopes === undefined) return null
   return Object.freeze({
-    scopes,
-    match: matchMode(v, 'default_rule.'),
-    log_only: bool(v, 'log_only', 'default_rule.', false),
+    scopes: checkScopes(scopes, 'scopes', wildcard, rule),
+    match: rule.read('match'),
+    log_only: rule.read('log_only'),
   })
 }
 
-function parseScopeClaims(raw: Raw): readonly string[] {
-  const claims = strings(raw, 'scope_claims', '') ?? DEFAULT_SCOPE_CLAIMS
-  if (claims.length === 0) throw invalid('scope_claims', 'must name at least one claim')
+function parseScopeClaims(config: RecordReader<typeof fields>): readonly string[] {
+  const claims = Object.freeze([...new Set(config.read('scope_claims', { noun: 'claim' }))])
   claims.forEach((claim, i) => {
     if (claim.split('.').some((part) => part === '')) {
-      throw invalid(`scope_claims[${i}]`, `"${claim}" has an empty path segment`)
+      throw config.invalid(`scope_claims[${i}]`, `"${claim}" has an empty path segment`)
     }
   })
   return claims
 }
 
 /**
- * Checks the config Kong sends at instance start (defaults already filled by Kong) and the
- * cross-field rules Kong's schema cannot express. Returns a frozen config.
+ * Reads the config Kong sends at instance start against `fields` (defaults, types and bounds
+ * from there) and checks the cross-field rules Kong's schema cannot express. Returns a frozen
+ * config.
  *
  * @throws PluginError ERR_CONFIG_INVALID naming the field at fault.
  */
 export function parseConfig(raw: unknown): Config {
-  if (!isRecord(raw)) throw invalid('config', 'must be a record')
-  const wildcard_suffix = bool(raw, 'wildcard_suffix', '', false)
-  const rules = parseRules(raw, 'rules', '', wildcard_suffix)
-  const default_rule = parseDefaultRule(raw, wildcard_suffix)
-  const allow_unlisted_methods = bool(raw, 'allow_unlisted_methods', '', false)
+  const r = readRecord(raw, fields)
+  const wildcard_suffix = r.read('wildcard_suffix')
+  const rules = parseRules(r, wildcard_suffix)
+  const default_rule = parseDefaultRule(r, wildcard_suffix)
+  const allow_unlisted_methods = r.read('allow_unlisted_methods')
   if (default_rule !== null && allow_unlisted_methods) {
-    throw invalid(
+    throw r.invalid(
       'allow_unlisted_methods',
       'cannot be true when default_rule is set: choose one for unlisted methods',
     )
   }
 
-  const routesRaw = raw.routes
-  if (!absent(routesRaw) && !Array.isArray(routesRaw)) throw invalid('routes', 'must be an array')
   const seenRoutes = new Map<string, number>()
   const routes = Object.freeze(
-    (routesRaw ?? []).map((entry: unknown, i: number) => {
-      const at = `routes[${i}].`
-      if (!isRecord(entry)) throw invalid(`routes[${i}]`, 'must be a record')
-      const route = text(entry, 'route', at, '')
-      if (route === '') throw invalid(`${at}route`, 'is required (route name or id)')
+    r.records('routes', routeFields).map((entry, i) => {
+      const route = entry.read('route')
       const earlier = seenRoutes.get(route)
       if (earlier !== undefined)
-        throw invalid(`${at}route`, `${route} already has an entry at routes[${earlier}]`)
+        throw entry.invalid('route', `${route} already has an entry at routes[${earlier}]`)
       seenRoutes.set(route, i)
-      return Object.freeze({ route, rules: parseRules(entry, 'rules', at, wildcard_suffix) })
+      return Object.freeze({ route, rules: parseRules(entry, wildcard_suffix) })
     }),
   )
-  if (routes.length > 0 && typeof raw.route_id === 'string') {
+  if (routes.length > 0 && typeof r.raw['route_id'] === 'string') {
     // Kong adds route_id to the config of a plugin bound to one route: entries for other routes
     // could never match, and the one for this route belongs in the top-level rules.
-    throw invalid(
+    throw r.invalid(
       'routes',
       'per-route entries need a plugin configured globally or on a service, not on a route',
     )
@@ -373,21 +321,23 @@ export function parseConfig(raw: unknown): Config {
     default_rule === null &&
     !allow_unlisted_methods
   ) {
-    throw invalid(
+    throw r.invalid(
       'rules',
       'no rule, no default_rule and unlisted methods denied: every request would be refused',
     )
   }
 
+  const realm = r.read('realm')
+  if (realm === '') throw r.invalid('realm', 'must be a non-empty string')
   return Object.freeze({
     rules,
     default_rule,
     allow_unlisted_methods,
     routes,
-    scope_claims: parseScopeClaims(raw),
+    scope_claims: parseScopeClaims(r),
     wildcard_suffix,
-    publish_groups: bool(raw, 'publish_groups', '', false),
-    realm: text(raw, 'realm', '', 'kong'),
-    log_refusals: parseLogRefusals(raw),
+    publish_groups: r.read('publish_groups'),
+    realm,
+    log_refusals: r.read('log_refusals'),
   })
 }

@@ -1,5 +1,7 @@
-import { CATALOGUE, PluginError, type ErrorCode } from './errors'
+import { CATALOGUE, type ErrorCode, type PluginError } from './errors'
 import type { Logger } from './logger'
+import { logRefusalsField } from './schema/kong-fields'
+import { readRecord } from './schema/read'
 
 /**
  * How refusals reach Kong's log. Each line a plugin server prints costs Kong's worker a read
@@ -8,7 +10,7 @@ import type { Logger } from './logger'
  *   of the first refusal of each code in that interval (a sample);
  * - `every`: one line per refusal with its detail, for debugging a client.
  */
-export const REFUSAL_LOG_MODES = ['summary', 'every'] as const
+export const REFUSAL_LOG_MODES = logRefusalsField.one_of
 export type RefusalLogMode = (typeof REFUSAL_LOG_MODES)[number]
 
 export const REFUSAL_SUMMARY_INTERVAL_MS = 60_000
@@ -116,12 +118,5 @@ export function refusalLog(plugin: string, mode: RefusalLogMode, logger: Logger)
  * @throws PluginError ERR_CONFIG_INVALID for any other value.
  */
 export function parseLogRefusals(raw: Readonly<Record<string, unknown>>): RefusalLogMode {
-  const v = raw['log_refusals']
-  if (v === undefined || v === null) return 'summary'
-  if (typeof v === 'string' && (REFUSAL_LOG_MODES as readonly string[]).includes(v))
-    return v as RefusalLogMode
-  throw new PluginError(
-    'ERR_CONFIG_INVALID',
-    `log_refusals: must be one of ${REFUSAL_LOG_MODES.join(', ')}`,
-  )
+  return readRecord(raw, { log_refusals: logRefusalsField }).read('log_refusals')
 }

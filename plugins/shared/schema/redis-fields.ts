@@ -1,5 +1,5 @@
-import { PluginError } from '../errors'
 import { recordOf, type ArrayField, type KongField, type RecordField } from './kong-fields'
+import { readRecord } from './read'
 
 /**
  * The shared Redis connection record, embedded by every plugin that talks to Redis (as Kong's
@@ -35,12 +35,15 @@ export interface HostPort {
   readonly port: number
 }
 
-const hostPortList = (description: string): ArrayField => ({
-  type: 'array',
-  elements: { type: 'string', match: '^[^%s]+:%d+$' },
-  default: [],
-  description,
-})
+const hostPortList = (description: string) =>
+  ({
+    type: 'array',
+    elements: { type: 'string', match: '^[^%s]+:%d+$' },
+    default: [],
+    description,
+  }) as const satisfies ArrayField
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 
 export const REDIS_FIELDS = {
   mode: {
@@ -53,7 +56,7 @@ export const REDIS_FIELDS = {
   },
   url: {
     type: 'string',
-    default: 'redis://127.0.0.1:6379',
+    default: DEFAULT_REDIS_URL,
     required: true,
     referenceable: true,
     description:
@@ -137,99 +140,58 @@ export function redisRecordField(description: string): RecordField {
   return { type: 'record', required: true, description, fields: recordOf(REDIS_FIELDS) }
 }
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
-
 /**
- * Checks the rules Kong cannot express and normalises Kong's `null` for unset fields.
+ * Reads the record against REDIS_FIELDS (defaults, types and bounds from there) and checks the
+ * rules Kong cannot express. Absent means "the defaults"; anything else that is not a record is
+ * a mistake, never {}. A referenceable field (url and the credentials) that is "" is refused
+ * rather than read as unset: Kong substitutes "" for a vault reference it cannot resolve, and
+ * for `url` unset would mean the local default Redis.
  * @throws PluginError ERR_CONFIG_INVALID naming the field at `path`.
  */
 export function parseRedisSettings(raw: unknown, path = 'redis'): RedisSettings {
-  // Absent means "the defaults"; anything else that is not a record is a mistake, never {}.
-  if (raw !== undefined && raw !== null && !isObject(raw)) {
-    throw new PluginError('ERR_CONFIG_INVALID', `${path}: must be a record`)
-  }
-  const r = (isObject(raw) ? raw : {}) as Record<string, unknown>
-  const bad = (field: string, why: string): never => {
-    throw new PluginError('ERR_CONFIG_INVALID', `${path}.${field}: ${why}`)
-  }
-  const str = (field: string): string | undefined => {
-    const v = r[field]
-    if (v === undefined || v === null) return undefined
-    if (typeof v !== 'string') return bad(field, 'must be a string')
-    return v === '' ? undefined : v
-  }
-  /**
-   * A referenceable field (a vault reference allowed): Kong substitutes "" for a reference it
-   * cannot resolve, so an empty value is refused rather than read as unset, which for `url`
-   * would mean the local default Redis.
-   */
-  const secret = (field: string): string | undefined => {
-    if (r[field] === '') {
-      return bad(
-        field,
-        'is empty: an unresolved vault reference? (Kong substitutes "" for a reference it cannot resolve)',
-      )
-    }
-    return str(field)
-  }
-  const int = (field: string, dflt: number, min: number, max: number): number => {
-    const v = r[field]
-    if (v === undefined || v === null) return dflt
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      return bad(field, `must be an integer between ${min} and ${max}`)
-    }
-    return v
-  }
-  const bool = (field: string, dflt: boolean): boolean => {
-    const v = r[field]
-    if (v === undefined || v === null) return dflt
-    if (typeof v !== 'boolean') return bad(field, 'must be a boolean')
-    return v
-  }
-  const nodes = (field: string): HostPort[] => {
-    const v = r[field]
-    if (v === undefined || v === null) return []
-    if (!Array.isArray(v)) return bad(field, 'must be an array of host:port strings')
-    return v.map((item) => {
-      const hp = typeof item === 'string' ? parseHostPort(item) : undefined
-      return hp ?? bad(field, `${JSON.stringify(item)} is not host:port`)
-    })
+  const r = readRecord(raw ?? {}, REDIS_FIELDS, path)
+  /** Kong sends "" for some unset strings; these have no default to fall back on. */
+  const optional = (field: 'tls_server_name' | 'sentinel_name'): string | undefined =>
+    r.read(field) || undefined
+  const nodes = (field: 'sentinels' | 'cluster_nodes'): HostPort[] =>
+    r
+      .read(field, { pattern: 'host:port' })
+      .map((item) => parseHostPort(item) ?? fail(field, `${JSON.stringify(item)} is not host:port`))
+  const fail = (field: keyof RedisSettings, why: string): never => {
+    throw r.invalid(field, why)
   }
 
-  const mode = str('mode') ?? 'single'
-  if (mode !== 'single' && mode !== 'sentinel' && mode !== 'cluster') {
-    return bad('mode', 'must be one of single, sentinel, cluster')
-  }
-  const url = secret('url') ?? DEFAULT_REDIS_URL
+  const mode = r.read('mode')
+  const url = r.read('url')
   const settings: RedisSettings = {
     mode,
     url,
-    username: secret('username'),
-    password: secret('password'),
-    database: int('database', 0, 0, 15),
-    tls: bool('tls', false),
-    tls_verify: bool('tls_verify', true),
-    tls_server_name: str('tls_server_name'),
+    username: r.read('username'),
+    password: r.read('password'),
+    database: r.read('database'),
+    tls: r.read('tls'),
+    tls_verify: r.read('tls_verify'),
+    tls_server_name: optional('tls_server_name'),
     sentinels: nodes('sentinels'),
-    sentinel_name: str('sentinel_name'),
-    sentinel_username: secret('sentinel_username'),
-    sentinel_password: secret('sentinel_password'),
+    sentinel_name: optional('sentinel_name'),
+    sentinel_username: r.read('sentinel_username'),
+    sentinel_password: r.read('sentinel_password'),
     cluster_nodes: nodes('cluster_nodes'),
-    connect_timeout_ms: int('connect_timeout_ms', 1000, 50, 60_000),
+    connect_timeout_ms: r.read('connect_timeout_ms'),
   }
   if (mode === 'single' && !isRedisUrl(url)) {
-    bad('url', 'must start with redis:// or rediss://, or be an absolute Unix socket path')
+    fail('url', 'must start with redis:// or rediss://, or be an absolute Unix socket path')
   }
   if (mode === 'sentinel') {
     if (settings.sentinels.length === 0)
-      bad('sentinels', 'sentinel mode needs at least one sentinel')
+      fail('sentinels', 'sentinel mode needs at least one sentinel')
     if (settings.sentinel_name === undefined)
-      bad('sentinel_name', 'sentinel mode needs the master group name')
+      fail('sentinel_name', 'sentinel mode needs the master group name')
   }
   if (mode === 'cluster') {
     if (settings.cluster_nodes.length === 0)
-      bad('cluster_nodes', 'cluster mode needs at least one node')
-    if (settings.database !== 0) bad('database', 'Redis Cluster only has database 0')
+      fail('cluster_nodes', 'cluster mode needs at least one node')
+    if (settings.database !== 0) fail('database', 'Redis Cluster only has database 0')
   }
   return Object.freeze(settings)
 }
@@ -272,8 +234,4 @@ export function describeRedis(settings: RedisSettings): string {
     case 'cluster':
       return `cluster via ${list(settings.cluster_nodes)}`
   }
-}
-
-function isObject(v: unknown): v is object {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
