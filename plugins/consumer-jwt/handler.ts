@@ -9,7 +9,8 @@ import { writeVerifiedToken } from '../shared/pdk/shared-context'
 import { cookieHeaderWithout, extractToken, queryWithout } from '../shared/token/extract'
 import { importKeySource, type VerificationKey } from '../shared/token/keys'
 import { claimHeadersCleared, kongCredential, TokenVerifier, upstreamHeaders } from './core'
-import { parseConfig, type Config, type Credential } from './schema'
+import { logRefusalsField } from '../shared/schema/kong-fields'
+import { fields, parseConfig, type Config, type Credential } from './schema'
 import type { JWTPayload } from 'jose'
 import {
   defaultStore as defaultRevocationStore,
@@ -242,10 +243,11 @@ export class ConsumerJwtHandler {
     const settings = this.#runtime.ok ? this.#runtime.value.config : undefined
     this.#phase = {
       plugin: NAME,
-      realm: settings?.realm ?? 'kong',
+      realm: settings?.realm ?? fields.realm.default,
       logger: this.#logger,
       refusals:
-        deps.refusals ?? refusalLog(NAME, settings?.log_refusals ?? 'summary', this.#logger),
+        deps.refusals ??
+        refusalLog(NAME, settings?.log_refusals ?? logRefusalsField.default, this.#logger),
     }
   }
 

@@ -22,7 +22,8 @@ import {
   tokenTargets,
   type ConsumerRef,
 } from './core'
-import { parseConfig, type Config } from './schema'
+import { logRefusalsField } from '../shared/schema/kong-fields'
+import { fields, parseConfig, type Config } from './schema'
 
 export const NAME = 'jwt-revocation'
 
@@ -173,9 +174,11 @@ export class JwtRevocationHandler {
     const settings = this.#check.ok ? this.#check.value.config : undefined
     this.#phase = {
       plugin: NAME,
-      realm: settings?.realm ?? 'kong',
+      realm: settings?.realm ?? fields.realm.default,
       logger,
-      refusals: deps.refusals ?? refusalLog(NAME, settings?.log_refusals ?? 'summary', logger),
+      refusals:
+        deps.refusals ??
+        refusalLog(NAME, settings?.log_refusals ?? logRefusalsField.default, logger),
     }
   }
 

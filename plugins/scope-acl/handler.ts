@@ -15,7 +15,8 @@ import {
   type Policy,
   type Requirement,
 } from './core'
-import { parseConfig } from './schema'
+import { logRefusalsField } from '../shared/schema/kong-fields'
+import { fields, parseConfig } from './schema'
 
 export const NAME = 'scope-acl'
 
@@ -96,7 +97,7 @@ export class ScopeAclPlugin {
   readonly #phase: PhaseOptions
 
   constructor(raw: unknown, deps: ScopeAclDeps = {}) {
-    let mode: RefusalLogMode = 'summary'
+    let mode: RefusalLogMode = logRefusalsField.default
     this.#config = tryParse((value) => {
       const parsed = parseConfig(value)
       mode = parsed.log_refusals
@@ -106,7 +107,7 @@ export class ScopeAclPlugin {
     this.#logger = deps.logger ?? stderrLogger(NAME)
     this.#phase = {
       plugin: NAME,
-      realm: this.#config.ok ? this.#config.value.realm : 'kong',
+      realm: this.#config.ok ? this.#config.value.realm : fields.realm.default,
       logger: this.#logger,
       refusals: deps.refusals ?? refusalLog(NAME, mode, this.#logger),
     }
