@@ -10,6 +10,7 @@ import {
   type KongField,
 } from '../shared/schema/kong-fields'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
+import { assertionField, parseAssertion, type AssertionConfig } from './assertion'
 import type { KeySource } from '../shared/token/keys'
 import {
   fields as revocationPluginFields,
@@ -325,6 +326,7 @@ export const fields = {
     between: [0, 86400],
     description: 'Seconds a consumer loaded from Kong is remembered by the plugin process.',
   },
+  assertion: assertionField,
 } as const satisfies Record<string, KongField>
 
 export const Schema = toKongSchema(fields)
@@ -368,6 +370,8 @@ export interface Config {
   readonly jwks_cooldown: number
   readonly token_cache_size: number
   readonly consumer_cache_ttl: number
+  /** The signed gateway assertion sent upstream (assertion.ts); undefined: none. */
+  readonly assertion: AssertionConfig | undefined
 }
 
 type Raw = Record<string, unknown>
@@ -680,5 +684,6 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     jwks_cooldown: int(raw, 'jwks_cooldown', 0, 3600, 30),
     token_cache_size: int(raw, 'token_cache_size', 0, 1000000, 10000),
     consumer_cache_ttl: int(raw, 'consumer_cache_ttl', 0, 86400, 60),
+    assertion: parseAssertion(raw, env),
   })
 }
