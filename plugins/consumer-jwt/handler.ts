@@ -131,7 +131,7 @@ export function buildRuntime(raw: unknown, deps: RuntimeDeps = {}): Runtime {
  * (4); one more each for the method (rules that differ by method), the route (per-route
  * rules), sharing the token (share_token). A refusal after reading the headers: 2. With an
  * `assertion`, the request line (method and path, one call) is read after verification and
- * stands in for the method: 5 with or without rules by method.
+ * the scope rules, and answers the rules' method: 5 with or without rules by method.
  */
 export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promise<void> {
   const { config } = rt
@@ -172,8 +172,9 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
         `anonymous consumer ${config.anonymous} not found`,
       )
     }
-    const request = rt.assertion === undefined ? undefined : await AssertionSigner.readRequest(pdk)
-    await enforceScopes(pdk, rt, undefined, logger, request?.method)
+    const line = rt.assertion === undefined ? undefined : requestLine(pdk)
+    await enforceScopes(line?.pdk ?? pdk, rt, undefined, logger)
+    const request = await line?.read()
     await pdk.serviceRequest.setHeaders(
       await withAssertion(
         rt,
@@ -189,9 +190,10 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
   const { extracted, verified, consumer } = outcome
   if (rt.revocation !== undefined) await rt.revocation.check(verified.claims, consumer)
   // Method and path in one call, read after verification (a refusal never pays for it); the
-  // method also serves the scope rules, which would otherwise read it on their own.
-  const request = rt.assertion === undefined ? undefined : await AssertionSigner.readRequest(pdk)
-  await enforceScopes(pdk, rt, verified.claims, logger, request?.method)
+  // scope rules that need the method get it from there rather than from get_method.
+  const line = rt.assertion === undefined ? undefined : requestLine(pdk)
+  await enforceScopes(line?.pdk ?? pdk, rt, verified.claims, logger)
+  const request = await line?.read()
   const hide = config.hide_credentials
     ? {
         origins: extracted.origins,
@@ -220,6 +222,23 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
   }
   if (config.share_token) await writeVerifiedToken(pdk, verified.token)
   await pdk.client.authenticate(consumer, kongCredential(verified.credential, consumer))
+}
+
+/**
+ * The request line (method and path, one call), read at most once: the port handed to the scope
+ * rules answers get_method from it, so rules by method cost no call of their own, and rules that
+ * refuse without the method leave it unread.
+ */
+function requestLine(pdk: Pdk): {
+  readonly pdk: Pdk
+  readonly read: () => Promise<{ readonly method: string; readonly path: string }>
+} {
+  let line: Promise<{ readonly method: string; readonly path: string }> | undefined
+  const read = () => (line ??= AssertionSigner.readRequest(pdk))
+  return {
+    read,
+    pdk: { ...pdk, request: { ...pdk.request, getMethod: async () => (await read()).method } },
+  }
 }
 
 /**

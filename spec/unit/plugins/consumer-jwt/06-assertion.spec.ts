@@ -135,7 +135,22 @@ describe('consumer-jwt: the gateway assertion (handler)', () => {
 
     const refused = await request(await bearer('DELETE', '/orders/1'))
     expect(refused.exitResult?.body.code).toBe('ERR_SCOPE_INSUFFICIENT')
-    expect(refused.calls).not.toContain('kong.request.get_method')
+    expect(refused.calls).toEqual([
+      'kong.request.get_headers',
+      'kong.nginx.get_var',
+      'kong.response.exit',
+    ])
+  })
+
+  it('reads no request line when the route scope (kong.yml design) refuses: 2 round trips, as without an assertion', async () => {
+    const { request } = setup({ scopes: { default_rule: { scopes: ['orders:admin'] } } })
+    const kong = await request(await bearer())
+    expect(kong.exitResult?.body.code).toBe('ERR_SCOPE_INSUFFICIENT')
+    expect(kong.calls).toEqual([
+      'kong.request.get_headers',
+      'kong.client.load_consumer',
+      'kong.response.exit',
+    ])
   })
 
   it('reads no request line for a refused token: 2 round trips, as without an assertion', async () => {
