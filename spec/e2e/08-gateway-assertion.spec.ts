@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { SignJWT } from 'jose'
 import { stringify } from 'yaml'
@@ -174,5 +176,7 @@ describe('gateway assertion: (e2e: consumer-jwt signs, the service middleware ve
       ]),
     )
     expect(loaded).toEqual([])
+    // TypeScript services get the types through the same export.
+    expect(existsSync(join(REPO_ROOT, 'dist', 'middleware', 'index.d.ts'))).toBe(true)
   })
 })
