@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from '@jest/globals'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { processConfig, type SchemaField } from '../../../../emulator/schema'
+import { AssertionSigner } from '../../../../plugins/consumer-jwt/assertion'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
 import { parseConfig, Schema } from '../../../../plugins/consumer-jwt/schema'
 import { createAssertionVerifier } from '../../../../middleware/verify'
@@ -264,6 +265,41 @@ describe('consumer-jwt: the gateway assertion (handler)', () => {
     const kong = await request(await bearer())
     expect(kong.exitResult).toMatchObject({ status: 500, body: { code: 'ERR_CONFIG_INVALID' } })
     expect(logger.text()).toContain('assertion.secret: must be at least 32 bytes')
+  })
+})
+
+describe('consumer-jwt: the assertion signer', () => {
+  it('turns any signing failure into a PluginError ERR_INTERNAL (the boundary answers 500), never another error', async () => {
+    const broken = new AssertionSigner(
+      {
+        audience: 'orders',
+        issuer: 'kong',
+        algorithm: 'EdDSA',
+        key: { kind: 'private_key', pkcs8: 'not a key' },
+        key_id: undefined,
+        lifetime: 30,
+        header: 'X-Gateway-Assertion',
+      },
+      clock,
+    )
+    await expect(
+      broken.sign({
+        consumer: WEB,
+        credential: 'web',
+        subject: undefined,
+        scopes: [],
+        method: 'GET',
+        path: '/',
+      }),
+    ).rejects.toMatchObject({ name: 'PluginError', code: 'ERR_INTERNAL' })
+  })
+
+  it('refuses with ERR_INTERNAL a request line Kong did not give', async () => {
+    const kong = new FakeKong()
+    kong.nginx.getVar = () => Promise.resolve(undefined)
+    await expect(AssertionSigner.readRequest(kong)).rejects.toMatchObject({
+      code: 'ERR_INTERNAL',
+    })
   })
 })
 
