@@ -779,6 +779,9 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   'kong.nginx.get_var': (ctx, [name]) => {
     const n = needString(name, 'variable name')
     switch (n) {
+      // nginx's $request: the request line as the client sent it (HTTP/2 gets "HTTP/2.0")
+      case 'request':
+        return `${ctx.method} ${ctx.rawPath}${ctx.rawQuery !== undefined ? `?${ctx.rawQuery}` : ''} HTTP/${ctx.httpVersion.toFixed(1)}`
       case 'request_uri':
         return ctx.rawPath + (ctx.rawQuery !== undefined ? `?${ctx.rawQuery}` : '')
       case 'uri':

@@ -4,10 +4,12 @@ import { stderrLogger, type Logger } from '../shared/logger'
 import { adaptKong } from '../shared/pdk/adapt'
 import { runPhase, tryParse, type ParsedConfig, type PhaseOptions } from '../shared/pdk/boundary'
 import { refusalLog, type RefusalLog } from '../shared/refusal-log'
-import type { KongConsumer, Pdk } from '../shared/pdk/port'
+import type { HeaderPatch, KongConsumer, Pdk } from '../shared/pdk/port'
 import { writeVerifiedToken } from '../shared/pdk/shared-context'
+import { readScopes } from '../shared/scopes/parse'
 import { cookieHeaderWithout, extractToken, queryWithout } from '../shared/token/extract'
 import { importKeySource, type VerificationKey } from '../shared/token/keys'
+import { AssertionSigner } from './assertion'
 import { claimHeadersCleared, kongCredential, TokenVerifier, upstreamHeaders } from './core'
 import { logRefusalsField } from '../shared/schema/kong-fields'
 import { fields, parseConfig, type Config, type Credential } from './schema'
@@ -35,6 +37,8 @@ export interface Runtime {
   readonly policy: Policy | undefined
   /** The `revocation` check; undefined when the config has none. */
   readonly revocation: RevocationCheck | undefined
+  /** Signs the gateway assertion (key imported once); undefined when `assertion` is off. */
+  readonly assertion: AssertionSigner | undefined
 }
 
 export interface RuntimeDeps {
@@ -104,6 +108,8 @@ export function buildRuntime(raw: unknown, deps: RuntimeDeps = {}): Runtime {
     verifier: new TokenVerifier(config, { clock, keyFor }),
     consumers: new ConsumerCache(config.consumer_cache_ttl * 1000, clock),
     policy: config.scopes === undefined ? undefined : compilePolicy(config.scopes),
+    assertion:
+      config.assertion === undefined ? undefined : new AssertionSigner(config.assertion, clock),
     revocation:
       revocationConfig === undefined
         ? undefined
@@ -124,7 +130,9 @@ export function buildRuntime(raw: unknown, deps: RuntimeDeps = {}): Runtime {
  *
  * Round trips on the cached path: the event, the headers, the upstream headers, authenticate
  * (4); one more each for the method (rules that differ by method), the route (per-route
- * rules), sharing the token (share_token). A refusal after reading the headers: 2.
+ * rules), sharing the token (share_token). A refusal after reading the headers: 2. With an
+ * `assertion`, the request line (method and path, one call) is read after verification and
+ * the scope rules, and answers the rules' method: 5 with or without rules by method.
  */
 export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promise<void> {
   const { config } = rt
@@ -137,8 +145,9 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
     // already did), but the scope rules and the claim headers are still ours: rules that need
     // a token refuse, as scope-acl would, and a client's copy of a claim header never goes up.
     await enforceScopes(pdk, rt, undefined, logger, preflightSkipped ? 'OPTIONS' : undefined)
-    const clear = claimHeadersCleared(config)
-    if (clear !== undefined) await pdk.serviceRequest.setHeaders(clear)
+    // No assertion either: this plugin authenticated nobody, so the client's copy is removed.
+    const clear = { ...claimHeadersCleared(config), ...rt.assertion?.cleared() }
+    if (Object.keys(clear).length > 0) await pdk.serviceRequest.setHeaders(clear)
     return
   }
 
@@ -164,9 +173,16 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
         `anonymous consumer ${config.anonymous} not found`,
       )
     }
-    await enforceScopes(pdk, rt, undefined, logger)
+    const line = rt.assertion === undefined ? undefined : requestLine(pdk)
+    await enforceScopes(line?.pdk ?? pdk, rt, undefined, logger)
+    const request = await line?.read()
     await pdk.serviceRequest.setHeaders(
-      upstreamHeaders(config, anonymous, undefined, undefined, undefined),
+      await withAssertion(
+        rt,
+        upstreamHeaders(config, anonymous, undefined, undefined, undefined),
+        request,
+        { consumer: anonymous, credential: undefined, subject: undefined, scopes: [] },
+      ),
     )
     await pdk.client.authenticate(anonymous, null)
     return
@@ -174,7 +190,11 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
 
   const { extracted, verified, consumer } = outcome
   if (rt.revocation !== undefined) await rt.revocation.check(verified.claims, consumer)
-  await enforceScopes(pdk, rt, verified.claims, logger)
+  // Method and path in one call, read after verification (a refusal never pays for it); the
+  // scope rules that need the method get it from there rather than from get_method.
+  const line = rt.assertion === undefined ? undefined : requestLine(pdk)
+  await enforceScopes(line?.pdk ?? pdk, rt, verified.claims, logger)
+  const request = await line?.read()
   const hide = config.hide_credentials
     ? {
         origins: extracted.origins,
@@ -182,7 +202,17 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
       }
     : undefined
   await pdk.serviceRequest.setHeaders(
-    upstreamHeaders(config, consumer, verified.credential, verified.claims, hide),
+    await withAssertion(
+      rt,
+      upstreamHeaders(config, consumer, verified.credential, verified.claims, hide),
+      request,
+      {
+        consumer,
+        credential: verified.credential.key,
+        subject: typeof verified.claims.sub === 'string' ? verified.claims.sub : undefined,
+        scopes: readScopes(verified.claims, config.scope_claims),
+      },
+    ),
   )
   if (
     hide !== undefined &&
@@ -193,6 +223,37 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
   }
   if (config.share_token) await writeVerifiedToken(pdk, verified.token)
   await pdk.client.authenticate(consumer, kongCredential(verified.credential, consumer))
+}
+
+/**
+ * The request line (method and path, one call), read at most once: the port handed to the scope
+ * rules answers get_method from it, so rules by method cost no call of their own, and rules that
+ * refuse without the method leave it unread.
+ */
+function requestLine(pdk: Pdk): {
+  readonly pdk: Pdk
+  readonly read: () => Promise<{ readonly method: string; readonly path: string }>
+} {
+  let line: Promise<{ readonly method: string; readonly path: string }> | undefined
+  const read = () => (line ??= AssertionSigner.readRequest(pdk))
+  return {
+    read,
+    pdk: { ...pdk, request: { ...pdk.request, getMethod: async () => (await read()).method } },
+  }
+}
+
+/**
+ * The upstream headers with the signed assertion added, when configured: it travels in the
+ * same set_headers call as the identity headers, so no extra round trip sets it.
+ */
+async function withAssertion(
+  rt: Runtime,
+  headers: HeaderPatch,
+  request: { readonly method: string; readonly path: string } | undefined,
+  facts: Omit<Parameters<AssertionSigner['sign']>[0], 'method' | 'path'>,
+): Promise<HeaderPatch> {
+  if (rt.assertion === undefined || request === undefined) return headers
+  return { ...headers, [rt.assertion.header]: await rt.assertion.sign({ ...facts, ...request }) }
 }
 
 /** The `scopes` rules for this request, if configured (scope-acl's decision, in this event). */

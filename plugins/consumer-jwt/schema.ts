@@ -11,6 +11,7 @@ import {
 } from '../shared/schema/kong-fields'
 import { invalid, isRecord, readRecord, type Raw, type RecordReader } from '../shared/schema/read'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
+import { assertionField, parseAssertion, type AssertionConfig } from './assertion'
 import type { KeySource } from '../shared/token/keys'
 import {
   fields as revocationPluginFields,
@@ -325,6 +326,7 @@ export const fields = {
     between: [0, 86400],
     description: 'Seconds a consumer loaded from Kong is remembered by the plugin process.',
   },
+  assertion: assertionField,
 } as const satisfies Record<keyof Config, KongField>
 
 export const Schema = toKongSchema(fields)
@@ -368,6 +370,8 @@ export interface Config {
   readonly jwks_cooldown: number
   readonly token_cache_size: number
   readonly consumer_cache_ttl: number
+  /** The signed gateway assertion sent upstream (assertion.ts); undefined: none. */
+  readonly assertion: AssertionConfig | undefined
 }
 
 /**
@@ -615,5 +619,6 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     jwks_cooldown: r.read('jwks_cooldown'),
     token_cache_size: r.read('token_cache_size'),
     consumer_cache_ttl: r.read('consumer_cache_ttl'),
+    assertion: parseAssertion(r.raw, env),
   })
 }

@@ -68,6 +68,16 @@ export const CATALOGUE = {
     bearer: null,
     message: 'Revocation check unavailable',
   },
+  // The service middleware (middleware/): the request did not come through the gateway's
+  // checks. No challenge: no token the client could send to the service fixes it.
+  ERR_ASSERTION_MISSING: { status: 401, bearer: null, message: 'Gateway assertion missing' },
+  ERR_ASSERTION_INVALID: { status: 401, bearer: null, message: 'Invalid gateway assertion' },
+  ERR_ASSERTION_EXPIRED: { status: 401, bearer: null, message: 'Gateway assertion expired' },
+  ERR_ASSERTION_MISMATCH: {
+    status: 401,
+    bearer: null,
+    message: 'Gateway assertion is for another request',
+  },
   ERR_CONFIG_INVALID: { status: 500, bearer: null, message: 'Internal error' },
   ERR_INTERNAL: { status: 500, bearer: null, message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>

@@ -313,6 +313,16 @@ describe('emulator: PDK answers and their encoding', () => {
     )
   })
 
+  it("answers kong.nginx.get_var('request') with the raw request line, as nginx's $request", () => {
+    expect(
+      callPdk(ctxFor('access', [], 'x=%2F&y'), 'kong.nginx.get_var', ['request'], ENV),
+    ).toEqual({ kind: 'value', value: 'GET /p?x=%2F&y HTTP/1.1' })
+    expect(callPdk(ctxFor('access'), 'kong.nginx.get_var', ['request'], ENV)).toEqual({
+      kind: 'value',
+      value: 'GET /p HTTP/1.1',
+    })
+  })
+
   it('leaves the Data key out for a nil result (the plugin sees undefined)', () => {
     const r = callPdk(ctxFor('access'), 'kong.request.get_header', ['x-missing'], ENV)
     const bytes = new Encoder({ ignoreUndefined: true }).encode({

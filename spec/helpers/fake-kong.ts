@@ -9,6 +9,8 @@ import type {
 
 export interface FakeRequest {
   method?: string
+  /** The request target as the client sent it (path and query), `/` by default. */
+  path?: string
   /** Header names are lower-cased like Kong's get_headers; values are lists. */
   headers?: Record<string, string | string[]>
   query?: Record<string, string | string[]>
@@ -40,7 +42,12 @@ export class FakeKong implements Pdk {
   private readonly req: Required<FakeRequest>
 
   constructor(req: FakeRequest = {}) {
-    this.req = { method: req.method ?? 'GET', headers: req.headers ?? {}, query: req.query ?? {} }
+    this.req = {
+      method: req.method ?? 'GET',
+      path: req.path ?? '/',
+      headers: req.headers ?? {},
+      query: req.query ?? {},
+    }
   }
 
   /**
@@ -105,6 +112,26 @@ export class FakeKong implements Pdk {
 
   readonly router = {
     getRoute: () => this.call('kong.router.get_route', () => this.route),
+  }
+
+  /** nginx variables as Kong's `kong.nginx.get_var` answers them (the ones our plugins read). */
+  readonly nginx = {
+    getVar: (name: string) =>
+      this.call('kong.nginx.get_var', (): string | undefined => {
+        const target = this.req.path
+        switch (name) {
+          case 'request':
+            return `${this.req.method} ${target} HTTP/1.1`
+          case 'request_method':
+            return this.req.method
+          case 'request_uri':
+            return target
+          case 'uri':
+            return target.split('?')[0]
+          default:
+            return undefined
+        }
+      }),
   }
 
   readonly serviceRequest = {

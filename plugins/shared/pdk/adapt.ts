@@ -34,6 +34,14 @@ export function adaptKong(raw: unknown): Pdk {
     router: {
       getRoute: async () => (await kong.router.getRoute()) as unknown as KongRoute | undefined,
     },
+    nginx: {
+      getVar: async (name) => {
+        const value: unknown = await (
+          kong.nginx as unknown as { getVar(n: string): Promise<unknown> }
+        ).getVar(name)
+        return typeof value === 'string' ? value : undefined
+      },
+    },
     serviceRequest: {
       setHeaders: async (headers: HeaderPatch) => {
         await kong.service.request.setHeaders(headers)

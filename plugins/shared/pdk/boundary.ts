@@ -142,6 +142,7 @@ function guard(real: Pdk, isExited: () => boolean, markExited: () => void): Pdk 
       getCredential: check(real.client.getCredential),
     },
     router: { getRoute: check(real.router.getRoute) },
+    nginx: { getVar: check(real.nginx.getVar) },
     serviceRequest: {
       setHeaders: check(real.serviceRequest.setHeaders),
       setRawQuery: check(real.serviceRequest.setRawQuery),

@@ -61,6 +61,14 @@ export interface Pdk {
   readonly router: {
     getRoute: () => Promise<KongRoute | undefined>
   }
+  readonly nginx: {
+    /**
+     * An nginx variable (`kong.nginx.get_var`, i.e. `ngx.var[name]`), undefined when unset.
+     * `request` is the raw request line, `GET /orders/1?x=y HTTP/1.1`: method and path in one
+     * round trip.
+     */
+    getVar: (name: string) => Promise<string | undefined>
+  }
   readonly serviceRequest: {
     setHeaders: (headers: HeaderPatch) => Promise<void>
     setRawQuery: (query: string) => Promise<void>

@@ -20,6 +20,7 @@ function fakePdk(token, consumer) {
     request: { getHeaders: async () => ({}), getHeader: none, getQuery: async () => ({}), getMethod: async () => 'GET' },
     client: { loadConsumer: none, authenticate: none, getConsumer: async () => consumer, getCredential: none },
     router: { getRoute: none },
+    nginx: { getVar: none },
     serviceRequest: { setHeaders: none, setRawQuery: none },
     response: {
       exit: (status, body) => {
