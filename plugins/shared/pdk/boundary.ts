@@ -124,28 +124,30 @@ export async function runPhase<T>(
 
 /** A port whose calls fail once the request has been ended, and whose exit marks it ended. */
 function guard(real: Pdk, isExited: () => boolean, markExited: () => void): Pdk {
+  // Each member is looked up when called, inside the phase's try: a port without it (a
+  // hand-made one) then fails that call, closed, instead of failing runPhase before its try.
   const check =
-    <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+    <A extends unknown[], R>(f: () => (...args: A) => Promise<R>) =>
     (...args: A): Promise<R> =>
-      isExited() ? Promise.reject(new AfterExit()) : f(...args)
+      isExited() ? Promise.reject(new AfterExit()) : f()(...args)
   return {
     request: {
-      getHeaders: check(real.request.getHeaders),
-      getHeader: check(real.request.getHeader),
-      getQuery: check(real.request.getQuery),
-      getMethod: check(real.request.getMethod),
+      getHeaders: check(() => real.request.getHeaders),
+      getHeader: check(() => real.request.getHeader),
+      getQuery: check(() => real.request.getQuery),
+      getMethod: check(() => real.request.getMethod),
     },
     client: {
-      loadConsumer: check(real.client.loadConsumer),
-      authenticate: check(real.client.authenticate),
-      getConsumer: check(real.client.getConsumer),
-      getCredential: check(real.client.getCredential),
+      loadConsumer: check(() => real.client.loadConsumer),
+      authenticate: check(() => real.client.authenticate),
+      getConsumer: check(() => real.client.getConsumer),
+      getCredential: check(() => real.client.getCredential),
     },
-    router: { getRoute: check(real.router.getRoute) },
-    nginx: { getVar: check(real.nginx.getVar) },
+    router: { getRoute: check(() => real.router.getRoute) },
+    nginx: { getVar: check(() => real.nginx.getVar) },
     serviceRequest: {
-      setHeaders: check(real.serviceRequest.setHeaders),
-      setRawQuery: check(real.serviceRequest.setRawQuery),
+      setHeaders: check(() => real.serviceRequest.setHeaders),
+      setRawQuery: check(() => real.serviceRequest.setRawQuery),
     },
     response: {
       exit: (status, body, headers) => {
@@ -154,7 +156,7 @@ function guard(real: Pdk, isExited: () => boolean, markExited: () => void): Pdk 
         real.response.exit(status, body, headers)
       },
     },
-    ctx: { get: check(real.ctx.get), set: check(real.ctx.set) },
-    log: { err: check(real.log.err) },
+    ctx: { get: check(() => real.ctx.get), set: check(() => real.ctx.set) },
+    log: { err: check(() => real.log.err) },
   }
 }

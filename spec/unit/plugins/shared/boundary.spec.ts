@@ -39,6 +39,19 @@ describe('boundary: (runPhase fails closed)', () => {
     expect(logger.text()).toContain('thrown before any await')
   })
 
+  it('answers 500 when the port lacks a member the phase calls, instead of rejecting before its try', async () => {
+    const kong = new FakeKong()
+    const partial = { ...kong, response: kong.response, nginx: undefined } as unknown as Pdk
+    const { options: o } = options()
+    await expect(
+      runPhase(partial, ok, o, async (pdk) => {
+        await pdk.nginx.getVar('request')
+      }),
+    ).resolves.toBeUndefined()
+    expect(kong.exitResult?.status).toBe(500)
+    expect(kong.exitResult?.body.code).toBe('ERR_INTERNAL')
+  })
+
   it('answers a PluginError with its catalogue refusal and records it', async () => {
     const kong = new FakeKong()
     const { options: o, logger } = options()
