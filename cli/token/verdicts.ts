@@ -60,6 +60,9 @@ function attempt(check: string, pass: string, fn: () => void): Verdict {
 
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url')
 
+/** What jose throws for a claim: which claim, and why (`missing`, `invalid`, `check_failed`). */
+type ClaimFailure = errors.JWTClaimValidationFailed | errors.JWTExpired
+
 /**
  * jose's own claim validation (what jwtVerify runs after the signature) over the token's payload,
  * with only some of the options the plugin gives it: the first claim jose finds wrong, if any.
@@ -68,13 +71,14 @@ function joseClaimFailure(
   token: string,
   typ: unknown,
   options: JWTClaimVerificationOptions,
-): errors.JWTClaimValidationFailed | undefined {
+): ClaimFailure | undefined {
   const payload = token.split('.')[1] ?? ''
   const unsecured = `${b64({ alg: 'none', ...(typeof typ === 'string' ? { typ } : {}) })}.${payload}.`
   try {
     UnsecuredJWT.decode(unsecured, options)
   } catch (error) {
-    if (error instanceof errors.JWTClaimValidationFailed) return error
+    if (error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired)
+      return error
     throw error
   }
   return undefined
@@ -170,7 +174,7 @@ export async function assess(
     check: string,
     pass: string,
     options: JWTClaimVerificationOptions,
-    owns: (e: errors.JWTClaimValidationFailed) => boolean,
+    owns: (e: ClaimFailure) => boolean,
     typ?: unknown,
   ): void => {
     const e = joseClaimFailure(token, typ, options)
