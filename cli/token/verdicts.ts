@@ -170,6 +170,15 @@ export async function assess(
   // jose's claim checks with the options the plugin gives it, in jose's order: typ, presence
   // (required claims, and iss/aud when they are checked), iss, aud, then the times.
   const o = verifyOptions(config, credential ?? NO_CREDENTIAL, nowMs)
+  const expected = (claim: string): string => {
+    if (claim === 'iss' && o.issuer !== undefined) return `, expected ${String(o.issuer)}`
+    if (claim === 'aud' && o.audience !== undefined)
+      return `, expected one of ${([] as string[]).concat(o.audience).join(', ')}`
+    if (claim === 'typ' && o.typ !== undefined) return `, expected ${o.typ}`
+    if (claim === 'exp' || claim === 'nbf')
+      return ` (${claim} ${iso(claims[claim])}, now ${new Date(nowMs).toISOString()}, leeway ${config.leeway} s)`
+    return ''
+  }
   const claimRow = (
     check: string,
     pass: string,
@@ -178,8 +187,16 @@ export async function assess(
     typ?: unknown,
   ): void => {
     const e = joseClaimFailure(token, typ, options)
-    if (e !== undefined && owns(e)) verdicts.push(failure(check, e))
-    else if (e !== undefined && e.reason === 'missing' && options.requiredClaims === undefined)
+    if (e !== undefined && owns(e)) {
+      // jose's message names the claim; the values at stake make it actionable.
+      const f = failure(check, e)
+      const seen = e.claim === 'typ' ? header.typ : claims[e.claim]
+      const value =
+        e.reason === 'missing' || e.claim === 'exp' || e.claim === 'nbf'
+          ? ''
+          : `; the token has ${e.claim} ${JSON.stringify(seen)}`
+      verdicts.push({ ...f, detail: `${f.detail}${value}${expected(e.claim)}` })
+    } else if (e !== undefined && e.reason === 'missing' && options.requiredClaims === undefined)
       verdicts.push({ check, status: 'skip', detail: `no ${e.claim} (see required claims)` })
     else verdicts.push({ check, status: 'pass', detail: pass })
   }
