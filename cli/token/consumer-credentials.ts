@@ -137,9 +137,12 @@ export function resolveVaultReference(
 function withResolvedSecrets(
   config: Raw,
   env: NodeJS.ProcessEnv,
-): { config: Raw; unavailable: Map<string, string> } {
+): { config: Raw; unavailable: Map<string, string>; base64: Set<string> } {
   const unavailable = new Map<string, string>()
-  if (!Array.isArray(config.credentials)) return { config, unavailable }
+  const base64 = new Set<string>()
+  if (!Array.isArray(config.credentials)) return { config, unavailable, base64 }
+  for (const c of config.credentials as unknown[])
+    if (isRecord(c) && c.secret_is_base64 === true && typeof c.key === 'string') base64.add(c.key)
   const standIn = (c: Raw, why: string): Raw => {
     if (typeof c.key === 'string') unavailable.set(c.key, why)
     const { secret_env: _env, ...rest } = c
@@ -159,7 +162,7 @@ function withResolvedSecrets(
     }
     return c
   })
-  return { config: { ...config, credentials }, unavailable }
+  return { config: { ...config, credentials }, unavailable, base64 }
 }
 
 /** consumer-jwt plugins that verify tokens the same way (same config but for scopes/revocation). */
@@ -170,6 +173,8 @@ export interface VerifierGroup {
   readonly config: Config
   /** Credential key → why its secret is not known here. */
   readonly unavailableSecrets: ReadonlyMap<string, string>
+  /** Keys of the credentials whose secret is written base64 (secret_is_base64). */
+  readonly base64Secrets: ReadonlySet<string>
 }
 
 export interface ConsumerJwtSettings {
@@ -208,7 +213,12 @@ export function loadConsumerJwt(path: string, env: NodeJS.ProcessEnv): ConsumerJ
         EXIT.USAGE,
       )
     }
-    return { where, config: parsed, unavailableSecrets: resolved.unavailable }
+    return {
+      where,
+      config: parsed,
+      unavailableSecrets: resolved.unavailable,
+      base64Secrets: resolved.base64,
+    }
   })
   const consumers = Array.isArray(data.consumers) ? data.consumers.filter(isRecord) : []
   return { path, groups, consumers }

@@ -173,7 +173,11 @@ async function mintForConsumer(opts: MintOpts, io: CliIO): Promise<void> {
   const force = opts.force === true
   const problems: string[] = []
 
-  const key = opts.key !== undefined ? readSigningKey(opts.key) : credentialKey(credential, group)
+  // A secret file is read as the credential reads its secret (secret_is_base64).
+  const key =
+    opts.key !== undefined
+      ? readSigningKey(opts.key, group.base64Secrets.has(credential.key))
+      : credentialKey(credential, group)
   const alg = chooseAlg(key, opts.alg, credential.algorithms)
   if (!(credential.algorithms as readonly string[]).includes(alg))
     problems.push(

@@ -146,6 +146,74 @@ describe('kong-jwt-toolkit token mint: (cli, round trip through the plugin verif
     )
   })
 
+  it('reads a secret file as its credential reads the secret (secret_is_base64), without the env variable', async () => {
+    const r = await cli(
+      [
+        'token',
+        'mint',
+        '--config',
+        kongYml,
+        '--consumer',
+        'c-hs384',
+        '--key',
+        join(tmp.dir, 'hs384-1.secret'),
+      ],
+      at,
+    )
+    expect(r.code).toBe(0)
+    expect(await pluginVerifier(consumerJwtConfig(kongYml), { ...at, env }).verify(r.out)).toBe(
+      'PASSED',
+    )
+  })
+
+  it('asks which credential (--credential) or which consumer-jwt (--route) when the choice is not unique', async () => {
+    const t = tempDir()
+    try {
+      const secret = 's'.repeat(32)
+      const cred = (key: string) => ({ key, consumer: 'dup', algorithms: ['HS256'], secret })
+      const route = (name: string, config: Record<string, unknown>) => ({
+        name,
+        paths: [`/${name}`],
+        plugins: [{ name: 'consumer-jwt', config }],
+      })
+      const yml = join(t.dir, 'kong.yml')
+      writeFileSync(
+        yml,
+        stringify({
+          services: [
+            {
+              name: 's',
+              url: 'http://s',
+              routes: [
+                route('two-keys', { credentials: [cred('k1'), cred('k2')] }),
+                route('short', { maximum_lifetime: 60, credentials: [cred('k3')] }),
+                route('long', { maximum_lifetime: 600, credentials: [cred('k3')] }),
+              ],
+            },
+          ],
+        }),
+      )
+      const mintDup = (...extra: string[]) =>
+        cli(['token', 'mint', '--config', yml, '--consumer', 'dup', ...extra], at)
+      expect((await mintDup()).err).toBe(
+        'error: consumer dup has 3 credentials (k1, k2, k3); choose one with --credential <key>',
+      )
+      expect((await mintDup('--credential', 'k3')).err).toBe(
+        'error: credential k3 is verified differently in several places (route short | route long); choose one with --route <name>',
+      )
+      const short = await mintDup('--credential', 'k3', '--route', 'short')
+      expect(short.code).toBe(0)
+      const claims = decodeJwt(short.out)
+      expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(60)
+      expect(decodeJwt((await mintDup('--credential', 'k1')).out).iss).toBe('k1')
+      expect((await mintDup('--credential', 'k9')).err).toBe(
+        'error: --credential k9: not a credential of dup (its keys: k1, k2, k3)',
+      )
+    } finally {
+      t.dispose()
+    }
+  })
+
   describe('the demo kong.yml and its keys (spec/fixtures/keys)', () => {
     const config = consumerJwtConfig(KONG_YML)
     const globexEnv = { PARTNER_GLOBEX_SECRET: GLOBEX_SECRET }
