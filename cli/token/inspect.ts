@@ -102,7 +102,10 @@ function verdictLine(a: Assessment): string {
   const refusal = a.refusal
   if (refusal?.code !== undefined) {
     const spec = CATALOGUE[refusal.code]
-    return `REFUSED: ${spec.status} ${refusal.code} (${spec.message}), at the ${refusal.check} check`
+    const unchecked = a.verdicts
+      .slice(0, a.verdicts.indexOf(refusal))
+      .some((v) => v.check === 'signature' && v.status === 'skip')
+    return `REFUSED: ${spec.status} ${refusal.code} (${spec.message}), at the ${refusal.check} check${unchecked ? ' (or earlier, at the signature not checked here)' : ''}`
   }
   const skipped = a.verdicts.filter((v) => v.status === 'skip')
   return skipped.length === 0

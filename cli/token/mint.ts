@@ -208,8 +208,7 @@ async function mintForConsumer(opts: MintOpts, io: CliIO): Promise<void> {
   const payload: Record<string, unknown> = {}
   const header: Record<string, unknown> & { alg: string } = { alg, typ: config.typ ?? 'JWT' }
   const keyClaim = config.key_claim_name
-  if (keyClaim === 'kid') header.kid = credential.key
-  else payload[keyClaim] = credential.key
+  if (keyClaim !== 'kid') payload[keyClaim] = credential.key
   if (credential.issuer !== undefined) payload.iss ??= credential.issuer
   payload.sub = opts.sub ?? `dev:${credential.consumer}`
   const aud = opts.aud ?? credential.audiences?.slice(0, 1)
@@ -222,15 +221,17 @@ async function mintForConsumer(opts: MintOpts, io: CliIO): Promise<void> {
     const [name, value] = parseClaim(c)
     setClaim(payload, name, value)
   }
-  const kid = opts.kid ?? key.kid ?? (await kidInJwks(credential, key))
-  if (kid !== undefined) {
-    if (keyClaim === 'kid' && kid !== credential.key)
-      throw new CliError(
-        `--kid ${kid}: the key claim is kid, so the kid must be ${credential.key}`,
-        EXIT.USAGE,
-      )
-    header.kid = kid
-  }
+  // With kid as the key claim, the kid names the credential; otherwise the signing key.
+  if (keyClaim === 'kid' && opts.kid !== undefined && opts.kid !== credential.key)
+    throw new CliError(
+      `--kid ${opts.kid}: the key claim is kid, so the kid must be ${credential.key}`,
+      EXIT.USAGE,
+    )
+  const kid =
+    keyClaim === 'kid'
+      ? credential.key
+      : (opts.kid ?? key.kid ?? (await kidInJwks(credential, key)))
+  if (kid !== undefined) header.kid = kid
 
   const token = await sign(payload, header, key)
 

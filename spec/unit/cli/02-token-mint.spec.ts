@@ -214,6 +214,30 @@ describe('kong-jwt-toolkit token mint: (cli, round trip through the plugin verif
     }
   })
 
+  it('key_claim_name kid: the credential key goes into the kid header, and the plugin selects it from there', async () => {
+    const t = tempDir()
+    try {
+      const config = {
+        key_claim_name: 'kid',
+        credentials: [
+          { key: 'key-7', consumer: 'svc', algorithms: ['HS512'], secret: 'k'.repeat(64) },
+        ],
+      }
+      const yml = join(t.dir, 'kong.yml')
+      writeFileSync(yml, stringify({ plugins: [{ name: 'consumer-jwt', config }] }))
+      const r = await cli(['token', 'mint', '--config', yml, '--consumer', 'svc'], at)
+      expect(r.code).toBe(0)
+      expect(decodeProtectedHeader(r.out)).toMatchObject({ alg: 'HS512', kid: 'key-7' })
+      expect(decodeJwt(r.out)).not.toHaveProperty('kid')
+      expect(await pluginVerifier(config, at).verify(r.out)).toBe('PASSED')
+      expect(
+        (await cli(['token', 'mint', '--config', yml, '--consumer', 'svc', '--kid', 'x'], at)).err,
+      ).toBe('error: --kid x: the key claim is kid, so the kid must be key-7')
+    } finally {
+      t.dispose()
+    }
+  })
+
   describe('the demo kong.yml and its keys (spec/fixtures/keys)', () => {
     const config = consumerJwtConfig(KONG_YML)
     const globexEnv = { PARTNER_GLOBEX_SECRET: GLOBEX_SECRET }
