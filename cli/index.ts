@@ -2,7 +2,9 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../plugins/shared/version'
 import { CliError, EXIT, type CliIO } from './common'
+import { registerKeys } from './keys'
 import { registerRevoke } from './revoke'
+import { registerToken } from './token'
 
 /**
  * The project's CLI, `kong-jwt-toolkit`. Each command group lives in its own file and adds
@@ -20,6 +22,8 @@ export function buildProgram(io: CliIO): Command {
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
     })
   registerRevoke(program, io)
+  registerToken(program, io)
+  registerKeys(program, io)
   return program
 }
 

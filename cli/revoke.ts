@@ -31,6 +31,13 @@ import { CliError, EXIT, type CliIO } from './common'
 
 interface ConnectionOpts {
   redisUrl?: string
+  sentinel?: string[]
+  sentinelMaster?: string
+  sentinelUsername?: string
+  clusterNode?: string[]
+  redisUsername?: string
+  database?: string
+  tls?: boolean
   keyPrefix: string
   timeoutMs: string
 }
@@ -93,12 +100,38 @@ function defaultBy(): string {
   }
 }
 
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
 function withConnection(cmd: Command, io: CliIO): Command {
   return cmd
     .option(
       '--redis-url <url>',
-      `redis://, rediss:// or a socket path (default: $REDIS_URL or ${DEFAULT_REDIS_URL}); a password may come from $REDIS_PASSWORD`,
+      `one server: redis://, rediss:// or a socket path (default: $REDIS_URL or ${DEFAULT_REDIS_URL})`,
     )
+    .option(
+      '--sentinel <host:port>',
+      'a Sentinel of the deployment, repeatable (default: $REDIS_SENTINELS, comma-separated); the master is found through them',
+      collect,
+    )
+    .option(
+      '--sentinel-master <name>',
+      'the master group the Sentinels monitor, as sentinel_name (default: $REDIS_SENTINEL_MASTER)',
+    )
+    .option(
+      '--sentinel-username <user>',
+      'ACL user for the Sentinels themselves; their password comes from $REDIS_SENTINEL_PASSWORD',
+    )
+    .option(
+      '--cluster-node <host:port>',
+      'a node of a Redis Cluster, repeatable (default: $REDIS_CLUSTER_NODES, comma-separated)',
+      collect,
+    )
+    .option(
+      '--redis-username <user>',
+      'ACL user for Redis; the password always comes from $REDIS_PASSWORD, never from an option',
+    )
+    .option('--database <n>', 'database index with --sentinel (with a URL: its /db path)')
+    .option('--tls', 'TLS to the Sentinels and the master, or to the Cluster nodes')
     .option(
       '--key-prefix <prefix>',
       "key prefix, as the plugin's key_prefix",
@@ -107,26 +140,129 @@ function withConnection(cmd: Command, io: CliIO): Command {
     .option('--timeout-ms <ms>', 'give up on Redis after this long', '5000')
 }
 
+const list = (v: string | undefined): string[] | undefined =>
+  v === undefined || v.trim() === ''
+    ? undefined
+    : v
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '')
+
+/**
+ * The plugin's `redis` record (plugins/shared/schema/redis-fields.ts) from the options, else from
+ * the environment: one server by URL, a Sentinel group, or a Cluster. Passwords come from the
+ * environment only, so they never show in `ps`.
+ */
+export function redisRecord(opts: ConnectionOpts, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const given = [
+    opts.redisUrl !== undefined && '--redis-url',
+    opts.sentinel !== undefined && '--sentinel',
+    opts.clusterNode !== undefined && '--cluster-node',
+  ].filter((g) => g !== false)
+  if (given.length > 1)
+    throw new CliError(`${given.join(' and ')}: give one kind of Redis deployment`, EXIT.USAGE)
+  let mode: 'single' | 'sentinel' | 'cluster'
+  let sentinels = opts.sentinel
+  let clusterNodes = opts.clusterNode
+  if (given.length === 1)
+    mode = opts.sentinel ? 'sentinel' : opts.clusterNode ? 'cluster' : 'single'
+  else {
+    sentinels = list(env['REDIS_SENTINELS'])
+    clusterNodes = list(env['REDIS_CLUSTER_NODES'])
+    if (sentinels !== undefined && clusterNodes !== undefined)
+      throw new CliError(
+        'REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set: give one kind of Redis deployment',
+        EXIT.USAGE,
+      )
+    mode = sentinels !== undefined ? 'sentinel' : clusterNodes !== undefined ? 'cluster' : 'single'
+  }
+  const master = opts.sentinelMaster ?? env['REDIS_SENTINEL_MASTER']
+  if (mode !== 'sentinel') {
+    for (const [flag, v] of [
+      ['--sentinel-master', opts.sentinelMaster],
+      ['--sentinel-username', opts.sentinelUsername],
+    ] as const)
+      if (v !== undefined) throw new CliError(`${flag} needs --sentinel`, EXIT.USAGE)
+  }
+  if (mode === 'sentinel' && (master === undefined || master === ''))
+    throw new CliError(
+      '--sentinel needs --sentinel-master <name> (the name in `sentinel monitor <name> …`)',
+      EXIT.USAGE,
+    )
+  if (mode === 'single' && opts.tls === true)
+    throw new CliError(
+      '--tls is for --sentinel and --cluster-node; for one server use a rediss:// URL',
+      EXIT.USAGE,
+    )
+  let database: number | undefined
+  if (opts.database !== undefined) {
+    if (mode !== 'sentinel')
+      throw new CliError(
+        '--database is for --sentinel (a URL names its database as /db; a Cluster has only 0)',
+        EXIT.USAGE,
+      )
+    database = Number(opts.database)
+    if (!Number.isInteger(database) || database < 0 || database > 15)
+      throw new CliError('--database: must be an integer from 0 to 15', EXIT.USAGE)
+  }
+  const common = {
+    password: env['REDIS_PASSWORD'] || null,
+    username: opts.redisUsername ?? null,
+    ...(opts.tls === true ? { tls: true } : {}),
+  }
+  switch (mode) {
+    case 'single':
+      return { ...common, url: opts.redisUrl ?? env['REDIS_URL'] ?? DEFAULT_REDIS_URL }
+    case 'sentinel':
+      return {
+        ...common,
+        mode,
+        sentinels,
+        sentinel_name: master,
+        sentinel_username: opts.sentinelUsername ?? null,
+        sentinel_password: env['REDIS_SENTINEL_PASSWORD'] || null,
+        ...(database !== undefined ? { database } : {}),
+      }
+    case 'cluster':
+      return { ...common, mode, cluster_nodes: clusterNodes }
+  }
+}
+
+/** The plugin's field names in a settings error, as the CLI's options. */
+const OPTION_OF: Record<string, string> = {
+  url: '--redis-url',
+  sentinels: '--sentinel',
+  sentinel_name: '--sentinel-master',
+  cluster_nodes: '--cluster-node',
+  password: '$REDIS_PASSWORD',
+  sentinel_password: '$REDIS_SENTINEL_PASSWORD',
+  username: '--redis-username',
+  sentinel_username: '--sentinel-username',
+  database: '--database',
+}
+
 /** Opens a store for one command, runs `fn`, and always closes the connection. */
 async function withStore<T>(
   opts: ConnectionOpts,
   io: CliIO,
   fn: (store: RedisRevocationStore) => Promise<T>,
 ): Promise<T> {
-  const url = opts.redisUrl ?? io.env['REDIS_URL'] ?? DEFAULT_REDIS_URL
   const timeoutMs = Number(opts.timeoutMs)
   if (!Number.isInteger(timeoutMs) || timeoutMs < 10)
     throw new CliError('--timeout-ms: must be an integer >= 10', EXIT.USAGE)
   let settings
   try {
     settings = parseRedisSettings({
-      url,
-      password: io.env['REDIS_PASSWORD'] ?? null,
+      ...redisRecord(opts, io.env),
       connect_timeout_ms: Math.min(timeoutMs, 60_000),
     })
   } catch (error) {
+    if (!isPluginError(error)) throw error
+    const detail = error.detail ?? error.message
+    const m = /^redis\.(\w+): (.*)$/.exec(detail)
+    const option = m === null ? undefined : OPTION_OF[m[1] as string]
     throw new CliError(
-      `--redis-url: ${isPluginError(error) ? (error.detail ?? error.message) : String(error)}`,
+      option === undefined ? `Redis settings: ${detail}` : `${option}: ${m?.[2] ?? ''}`,
       EXIT.USAGE,
     )
   }

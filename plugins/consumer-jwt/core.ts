@@ -1,4 +1,5 @@
 import {
+  compactVerify,
   decodeJwt,
   decodeProtectedHeader,
   errors,
@@ -84,75 +85,23 @@ export class TokenVerifier {
     const cached = this.#cache.get(token, nowMs)
     if (cached !== undefined) return cached
 
-    const { header, claims } = decode(token)
-    const credential = this.#select(header, claims)
-    const alg = header.alg
-    if (typeof alg !== 'string' || !(credential.algorithms as readonly string[]).includes(alg)) {
-      throw new PluginError(
-        'ERR_ALGORITHM_NOT_ALLOWED',
-        `alg ${String(alg)} is not one of ${credential.algorithms.join(', ')} for credential ${credential.key}`,
-      )
-    }
+    const { header, claims } = decodeToken(token)
+    const credential = selectCredential(this.config, header, claims)
+    checkAlgorithm(credential, header.alg)
+    const payload = await verifyWithKey(
+      token,
+      this.deps.keyFor(credential),
+      verifyOptions(this.config, credential, nowMs),
+    )
 
-    const options: JWTVerifyOptions = {
-      algorithms: [...credential.algorithms],
-      currentDate: new Date(nowMs),
-      clockTolerance: this.config.leeway,
-      requiredClaims: [...this.config.required_claims],
-      ...(credential.issuer !== undefined ? { issuer: credential.issuer } : {}),
-      ...(credential.audiences !== undefined && credential.audiences.length > 0
-        ? { audience: [...credential.audiences] }
-        : {}),
-      ...(this.config.typ !== undefined ? { typ: this.config.typ } : {}),
-    }
-    const payload = await verifyWithKey(token, this.deps.keyFor(credential), options)
-
-    this.#checkTimes(payload)
+    checkIssuedAt(this.config, payload, nowSeconds(this.deps.clock))
+    checkLifetime(this.config, payload)
     checkScopeCeiling(payload, credential, this.config.scope_claims)
 
     const verified: Verified = { token, credential, header, claims: payload }
     const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
     this.#cache.set(token, verified, exp)
     return verified
-  }
-
-  #select(header: ProtectedHeaderParameters, claims: JWTPayload): Credential {
-    const name = this.config.key_claim_name
-    const value = claims[name] ?? (header as Record<string, unknown>)[name]
-    if (typeof value !== 'string' || value === '') {
-      throw new PluginError('ERR_CREDENTIAL_UNKNOWN', `no ${name} in the token payload or header`)
-    }
-    const credential = this.config.credentials.get(value)
-    if (credential === undefined) {
-      throw new PluginError(
-        'ERR_CREDENTIAL_UNKNOWN',
-        `no credential for ${name}=${value.slice(0, 200)}`,
-      )
-    }
-    return credential
-  }
-
-  #checkTimes(claims: JWTPayload): void {
-    const { exp, iat } = claims
-    if (typeof iat === 'number' && iat > nowSeconds(this.deps.clock) + this.config.leeway) {
-      // A token issued in the future would stretch the lifetime cap past its intent and stay
-      // out of reach of every "revoked before" cutoff.
-      throw new PluginError('ERR_TOKEN_NOT_YET_VALID', `iat ${iat} is in the future`)
-    }
-    const max = this.config.maximum_lifetime
-    if (max === 0) return
-    if (typeof exp !== 'number' || typeof iat !== 'number') {
-      throw new PluginError(
-        'ERR_CLAIM_MISSING',
-        'exp and iat are required when maximum_lifetime is set',
-      )
-    }
-    if (exp - iat > max) {
-      throw new PluginError(
-        'ERR_TOKEN_LIFETIME_EXCEEDED',
-        `exp - iat = ${exp - iat} s exceeds ${max} s`,
-      )
-    }
   }
 }
 
@@ -168,7 +117,16 @@ const BASE64URL = /^[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 const canonical = (segment: string): boolean =>
   Buffer.from(segment, 'base64url').toString('base64url') === segment
 
-function decode(token: string): { header: ProtectedHeaderParameters; claims: JWTPayload } {
+/*
+ * The checks of TokenVerifier.verify, in its order, each callable alone (the CLI's
+ * `token inspect` reports every one of them with the code the plugin would answer).
+ */
+
+/** The header and claims of a compact JWS, not verified. */
+export function decodeToken(token: string): {
+  header: ProtectedHeaderParameters
+  claims: JWTPayload
+} {
   if (token.length > MAX_TOKEN_LENGTH) {
     throw new PluginError(
       'ERR_TOKEN_MALFORMED',
@@ -210,22 +168,119 @@ function decode(token: string): { header: ProtectedHeaderParameters; claims: JWT
   return decoded
 }
 
+/** The credential the token's key claim (payload first, then header) names. */
+export function selectCredential(
+  config: Config,
+  header: ProtectedHeaderParameters,
+  claims: JWTPayload,
+): Credential {
+  const name = config.key_claim_name
+  const value = claims[name] ?? (header as Record<string, unknown>)[name]
+  if (typeof value !== 'string' || value === '') {
+    throw new PluginError('ERR_CREDENTIAL_UNKNOWN', `no ${name} in the token payload or header`)
+  }
+  const credential = config.credentials.get(value)
+  if (credential === undefined) {
+    throw new PluginError(
+      'ERR_CREDENTIAL_UNKNOWN',
+      `no credential for ${name}=${value.slice(0, 200)}`,
+    )
+  }
+  return credential
+}
+
+/** The token's alg must be one the credential pins. */
+export function checkAlgorithm(credential: Credential, alg: unknown): void {
+  if (typeof alg !== 'string' || !(credential.algorithms as readonly string[]).includes(alg)) {
+    throw new PluginError(
+      'ERR_ALGORITHM_NOT_ALLOWED',
+      `alg ${String(alg)} is not one of ${credential.algorithms.join(', ')} for credential ${credential.key}`,
+    )
+  }
+}
+
+/** What jose checks besides the signature: times with leeway, required claims, iss, aud, typ. */
+export function verifyOptions(
+  config: Config,
+  credential: Credential,
+  nowMs: number,
+): JWTVerifyOptions {
+  return {
+    algorithms: [...credential.algorithms],
+    currentDate: new Date(nowMs),
+    clockTolerance: config.leeway,
+    requiredClaims: [...config.required_claims],
+    ...(credential.issuer !== undefined ? { issuer: credential.issuer } : {}),
+    ...(credential.audiences !== undefined && credential.audiences.length > 0
+      ? { audience: [...credential.audiences] }
+      : {}),
+    ...(config.typ !== undefined ? { typ: config.typ } : {}),
+  }
+}
+
+/**
+ * iat must not be in the future: a token issued in the future would stretch the lifetime cap
+ * past its intent and stay out of reach of every "revoked before" cutoff.
+ */
+export function checkIssuedAt(config: Config, claims: JWTPayload, nowSec: number): void {
+  const { iat } = claims
+  if (typeof iat === 'number' && iat > nowSec + config.leeway) {
+    throw new PluginError('ERR_TOKEN_NOT_YET_VALID', `iat ${iat} is in the future`)
+  }
+}
+
+/** exp - iat must stay within maximum_lifetime, when set. */
+export function checkLifetime(config: Config, claims: JWTPayload): void {
+  const { exp, iat } = claims
+  const max = config.maximum_lifetime
+  if (max === 0) return
+  if (typeof exp !== 'number' || typeof iat !== 'number') {
+    throw new PluginError(
+      'ERR_CLAIM_MISSING',
+      'exp and iat are required when maximum_lifetime is set',
+    )
+  }
+  if (exp - iat > max) {
+    throw new PluginError(
+      'ERR_TOKEN_LIFETIME_EXCEEDED',
+      `exp - iat = ${exp - iat} s exceeds ${max} s`,
+    )
+  }
+}
+
+/** The signature alone (no claim checks), with the same key handling as verification. */
+export async function verifySignature(
+  token: string,
+  key: VerificationKey,
+  algorithms: readonly string[],
+): Promise<void> {
+  await withEachKey(key, (k) => compactVerify(token, k, { algorithms: [...algorithms] }))
+}
+
 async function verifyWithKey(
   token: string,
   key: VerificationKey,
   options: JWTVerifyOptions,
 ): Promise<JWTPayload> {
+  return (await withEachKey(key, (k) => jwtVerify(token, k, options))).payload
+}
+
+type JoseKey = Parameters<typeof jwtVerify>[1]
+
+/** Runs `verify` with the key; errors become catalogue errors (shared/token/jose-errors.ts). */
+async function withEachKey<T>(
+  key: VerificationKey,
+  verify: (key: JoseKey) => Promise<T>,
+): Promise<T> {
   try {
-    return (await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], options)).payload
+    return await verify(key)
   } catch (error) {
     if (error instanceof errors.JWKSMultipleMatchingKeys && Symbol.asyncIterator in error) {
       // Several keys fit the token's alg/kid (e.g. a set without kids): try each.
       let last: unknown = error
-      for await (const candidate of error as unknown as AsyncIterable<
-        Parameters<typeof jwtVerify>[1]
-      >) {
+      for await (const candidate of error as unknown as AsyncIterable<JoseKey>) {
         try {
-          return (await jwtVerify(token, candidate, options)).payload
+          return await verify(candidate)
         } catch (e) {
           last = e
           if (!(e instanceof errors.JWSSignatureVerificationFailed)) break

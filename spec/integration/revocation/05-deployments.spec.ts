@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { quietCli } from './helpers/cli'
+import { quietCliVia } from './helpers/cli'
+import { run } from '../../../cli/index'
 import { JwtRevocationHandler } from '../../../plugins/jwt-revocation/handler'
 import { revocationKey, type RevocationTarget } from '../../../plugins/shared/revocation/keys'
 import { closeSharedRedis, SharedRedis } from '../../../plugins/shared/revocation/redis-clients'
@@ -182,6 +183,11 @@ const skipSentinel = noSentinelReason()
       )
     const master = async (): Promise<RedisProcess> =>
       waitFor('a master', 5000, () => d.currentMaster())
+    const viaSentinels = (): string[] => [
+      ...d.sentinelAddresses.flatMap((a) => ['--sentinel', a]),
+      '--sentinel-master',
+      d.name,
+    ]
 
     it('finds the master through the Sentinels and refuses every kind revoked through the store', async () => {
       const prefix = 'sentinel-kinds:'
@@ -202,15 +208,44 @@ const skipSentinel = noSentinelReason()
       ).toBe(200)
     })
 
-    it('refuses a jti revoked with the CLI pointed at the master Sentinel reports (the CLI takes a URL only)', async () => {
+    it('refuses a jti revoked with the CLI through the Sentinels (--sentinel, --sentinel-master), written on the master they name', async () => {
       const prefix = 'sentinel-cli:'
       const handler = plugin(prefix)
       const jwt = token({ jti: 'cli-jti', sub: 'dave' })
       await within(3000, async () => (await request(handler, jwt)).status === 200)
-      const port = await d.masterPortFrom(d.sentinels[0] as RedisProcess)
-      const cli = quietCli(`redis://127.0.0.1:${port}`, prefix)
+      const cli = quietCliVia(viaSentinels(), prefix)
       expect(await cli('revoke', 'jti', '--token', jwt)).toBe(0)
+      const m = await master()
+      expect(await command(m.port, 'GET', `${prefix}jti:cli-jti`)).toMatch(/"at":/)
       await refusedWithin(1000, handler, { target: { kind: 'jti', jti: 'cli-jti' }, jwt })
+      // status reads through the Sentinels too (exit 1: revoked), and a lift is seen by the plugin.
+      expect(await cli('revoke', 'status', '--jti', 'cli-jti')).toBe(1)
+      expect(await cli('revoke', 'lift', 'jti', 'cli-jti')).toBe(0)
+      await within(1000, async () => (await request(handler, jwt)).status === 200, 5)
+    })
+
+    it('the CLI reports a Sentinel group it cannot reach: exit 3, naming the group and the Sentinels', async () => {
+      const out: string[] = []
+      const code = await run(
+        [
+          'revoke',
+          'jti',
+          'x',
+          '--exp',
+          'never',
+          '--sentinel',
+          '127.0.0.1:1',
+          '--sentinel-master',
+          d.name,
+          '--timeout-ms',
+          '500',
+        ],
+        { out: () => undefined, err: (l) => out.push(l), env: {}, now: () => Date.now() },
+      )
+      expect(code).toBe(3)
+      expect(out.join('\n')).toMatch(
+        new RegExp(`^error: Redis sentinel ${d.name} via 127\\.0\\.0\\.1:1 unavailable`),
+      )
     })
 
     it('skips a Sentinel that is down and asks the next one', async () => {
@@ -319,6 +354,11 @@ const skipSentinel = noSentinelReason()
         // New writes go to the new master, through the writer's own rediscovery.
         await w.revoke({ kind: 'jti', jti: 'after-failover' }, { at: now() })
         expect(await command(promoted.port, 'EXISTS', `${prefix}jti:after-failover`)).toBe(1)
+        // So does the CLI, which asks the Sentinels where the master is now.
+        expect(
+          await quietCliVia(viaSentinels(), prefix)('revoke', 'jti', 'cli-after', '--exp', 'never'),
+        ).toBe(0)
+        expect(await command(promoted.port, 'EXISTS', `${prefix}jti:cli-after`)).toBe(1)
         expect((await request(handler, token({ jti: 'after-failover', sub: 'x' }))).status).toBe(
           401,
         )
@@ -455,6 +495,36 @@ const skipCluster = noClusterReason()
       expect(found.every((e) => e !== undefined && e.reason === 'integration')).toBe(true)
       expect((await calls('get')) - get0).toBe(cases.length)
       expect((await calls('mget')) - mget0).toBe(0)
+    })
+
+    it('the CLI revokes every kind on a Cluster from one seed node (--cluster-node), whichever node holds the key', async () => {
+      const prefix = 'cluster-cli:'
+      const cases = everyKind('k')
+      const owners = await Promise.all(cases.map((k) => c.nodeOf(revocationKey(prefix, k.target))))
+      expect(new Set(owners.map((o) => o.port)).size).toBeGreaterThanOrEqual(2)
+      const handler = plugin(prefix)
+      for (const k of cases) {
+        await within(3000, async () => (await request(handler, k.jwt, k.consumer)).status === 200)
+      }
+      const cli = quietCliVia(['--cluster-node', c.addresses[0] as string], prefix)
+      for (const k of cases) {
+        const t = k.target
+        const args =
+          t.kind === 'jti'
+            ? ['jti', t.jti, '--exp', 'never']
+            : t.kind === 'subject'
+              ? ['subject', t.sub, ...(t.iss !== undefined ? ['--issuer', t.iss] : [])]
+              : t.kind === 'consumer'
+                ? ['consumer', t.id]
+                : ['consumer', t.username, '--username']
+        expect(await cli('revoke', ...args)).toBe(0)
+      }
+      for (const [i, k] of cases.entries()) {
+        const owner = owners[i] as RedisProcess
+        expect(await command(owner.port, 'GET', revocationKey(prefix, k.target))).toMatch(/"at":/)
+        await refusedWithin(1000, handler, k)
+      }
+      expect(await cli('revoke', 'status', '--jti', 'k-jti')).toBe(1)
     })
 
     it('invalidates a warm cache over pub/sub though the key lives on another node than the subscription', async () => {

@@ -14,3 +14,15 @@ export function quietCli(
   }
   return (...args) => run(keyPrefix === undefined ? args : [...args, '--key-prefix', keyPrefix], io)
 }
+
+/**
+ * The revocation CLI in-process with connection options instead of a URL (`--sentinel …`,
+ * `--cluster-node …`), quiet, with no REDIS_* in its environment.
+ */
+export function quietCliVia(
+  connection: readonly string[],
+  keyPrefix: string,
+): (...args: string[]) => Promise<number> {
+  const io: CliIO = { out: () => undefined, err: () => undefined, env: {}, now: () => Date.now() }
+  return (...args) => run([...args, ...connection, '--key-prefix', keyPrefix], io)
+}
