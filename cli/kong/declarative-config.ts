@@ -7,12 +7,12 @@
  * consumer scope (nested, or top-level referring to entities by name or id), `enabled`. Field
  * defaults are Kong's (route: strip_path true, preserve_host false, path_handling v0, protocols
  * http/https, …). Plugin `config` is validated later against the plugin's dumped schema
- * (emulator/schema.ts); the bundled acl plugin's schema-level rules (no consumer scope, exactly one
+ * (cli/kong/schema.ts); the bundled acl plugin's schema-level rules (no consumer scope, exactly one
  * of config.allow / config.deny) are checked here.
  */
 import crypto from 'node:crypto'
 import { parse as parseYaml } from 'yaml'
-import { isPlainObject } from './lua-values'
+import { isPlainObject } from './values'
 
 export const DEFAULT_WS_ID = '0dc6f45b-8f8d-40d2-a504-473544ee190b'
 
@@ -581,7 +581,7 @@ function isNonEmpty(v: unknown): boolean {
 
 /**
  * The parts of a bundled plugin's Kong schema that sit outside `config.fields` (which
- * emulator/schema.ts checks): kong/plugins/acl/schema.lua's `consumer = typedefs.no_consumer`
+ * cli/kong/schema.ts checks): kong/plugins/acl/schema.lua's `consumer = typedefs.no_consumer`
  * and its entity checks `only_one_of` + `at_least_one_of` on config.allow / config.deny, with
  * the messages of kong/db/schema/init.lua.
  */
