@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../plugins/shared/version'
 import { CliError, EXIT, type CliIO } from './common'
+import { registerCheck } from './check'
+import { registerExplain } from './explain'
 import { registerRevoke } from './revoke'
 
 /**
@@ -20,6 +22,8 @@ export function buildProgram(io: CliIO): Command {
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
     })
   registerRevoke(program, io)
+  registerCheck(program, io)
+  registerExplain(program, io)
   return program
 }
 
