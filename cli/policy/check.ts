@@ -371,23 +371,40 @@ interface Guard {
   readonly groups: readonly string[]
 }
 
+function allowGroups(c: PluginConfig): string[] {
+  const allow = c.use.entity.config['allow']
+  return Array.isArray(allow) ? allow.filter((g): g is string => typeof g === 'string') : []
+}
+
+/**
+ * The fail-closed guard: a global bundled acl allowing a group (README "The fail-open window
+ * and the guard"). A route or service acl replaces the global one for its routes, so each
+ * route's own acl must allow a group too.
+ */
 function findGuard(ctx: Context): Guard | undefined {
   const global = ctx.enabled.find(
     (c) => c.use.entity.name === 'acl' && !c.use.route && !c.use.service && !c.use.consumer,
   )
-  const allow = global?.use.entity.config['allow']
-  const groups = Array.isArray(allow) ? allow.filter((g): g is string => typeof g === 'string') : []
+  const groups = global === undefined ? [] : allowGroups(global)
   if (global === undefined || groups.length === 0) {
     ctx.out.add(
       'guard-missing',
       global === undefined ? 'plugins' : configPath(global),
       global === undefined
         ? 'no global bundled acl plugin: while a plugin server is dead or restarting, Kong skips our plugins and proxies requests unchecked (README "The fail-open window and the guard")'
-        : 'the global acl has no allow group: the guard must allow a group every consumer belongs to, so that a request with no authenticated consumer is refused',
+        : 'the global acl allows no group (deny only): the guard must allow a group every consumer belongs to, so that a request with no authenticated consumer is refused',
     )
-    return undefined
   }
-  return { config: global, groups }
+  ctx.policy.config.routes.forEach((route, i) => {
+    const own = lookupConfig(ctx.combos.get('acl'), route.id, route.service?.id, undefined)
+    if (own === undefined || own === global || allowGroups(own).length > 0) return
+    ctx.out.add(
+      'guard-missing',
+      ctx.policy.sources.routes[i] ?? `routes[${i}]`,
+      `route ${route.name ?? route.id}: the acl at ${own.use.where} replaces the global guard here and allows no group (deny only): a request with no authenticated consumer is not refused`,
+    )
+  })
+  return global === undefined || groups.length === 0 ? undefined : { config: global, groups }
 }
 
 function checkGuardMembers(ctx: Context, guard: Guard): void {

@@ -98,7 +98,7 @@ export function joinPath(base: string, ...segments: Segment[]): string {
   let out = base
   for (const s of segments) {
     if (typeof s === 'number') out += `[${s}]`
-    else out += out === '' ? s : `.${s}`
+    else if (s !== '') out += out === '' ? s : `.${s}`
   }
   return out
 }
