@@ -87,7 +87,8 @@ export function registerExplain(program: Command, io: CliIO): void {
       `
 The token is assumed to be validly signed and unexpired, and not revoked (Redis is not asked);
 the decisions of consumer-jwt's scope ceiling and of the scope rules are the plugins' own code.
-Exit codes: 0 explained (whatever the verdict), 2 a file cannot be read or an unknown consumer.
+Exit codes: 0 explained (whatever the verdict); 2 the file cannot be read or loaded, or the
+consumer is not declared.
 
 Examples:
   kong-jwt-toolkit explain kong.yml --consumer partner-acme --method DELETE --path /orders/1

@@ -24,7 +24,7 @@ export const FINDINGS = {
   'config-invalid': ['error', "Kong's schema refuses a plugin config (type, range, required)"],
   'config-refused': [
     'error',
-    "Kong accepts the config but the plugin's parseConfig refuses it: every request 500 ERR_CONFIG_INVALID",
+    "Kong accepts a config the plugin's parseConfig refuses: 500 ERR_CONFIG_INVALID",
   ],
   'unknown-consumer': [
     'error',
@@ -37,7 +37,10 @@ export const FINDINGS = {
   'secret-too-short': ['error', 'an HMAC secret shorter than its algorithm needs (32/48/64 bytes)'],
   'secret-shared': ['error', 'one HMAC secret shared by two consumers'],
   'route-unauthenticated': ['error', 'a route with no authentication plugin that is not public'],
-  'guard-missing': ['error', 'no global bundled acl with an allow group (the fail-closed guard)'],
+  'guard-missing': [
+    'error',
+    'no global acl allowing a group (the fail-closed guard), or a route acl replacing it',
+  ],
   'consumer-outside-guard': ['error', "a consumer in none of the guard's allow groups"],
   'scope-named-like-guard': [
     'error',

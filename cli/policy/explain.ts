@@ -166,7 +166,15 @@ export function explainRequest(policy: LoadedPolicy, req: ExplainRequest): Expla
       `consumer ${req.consumer} is not declared in ${policy.file} (declared: ${known})`,
     )
   }
-  const configs = policy.plugins.map(readPluginConfig).filter((c) => c.use.entity.enabled)
+  const all = policy.plugins.map(readPluginConfig)
+  const refused = all.find((c) => c.problems.some((p) => p.stage === 'schema'))
+  if (refused !== undefined) {
+    const p = refused.problems[0]
+    throw new ExplainError(
+      `Kong would not load ${policy.file}: ${refused.use.where}.config${p?.path ? `.${p.path}` : ''}: ${p?.message ?? 'invalid'} (kong-jwt-toolkit check lists every problem)`,
+    )
+  }
+  const configs = all.filter((c) => c.use.entity.enabled)
   const byRef = (ref: string) => config.consumers.find((c) => c.username === ref || c.id === ref)
 
   const match = buildRouter(config.routes).match({
@@ -331,6 +339,7 @@ function runPlugin(c: PluginConfig, run: RunContext): boolean {
   const { name } = c.use.entity
   const problem = c.problems[0]
   if (problem !== undefined) {
+    // Schema problems stop explainRequest before any plugin runs.
     if (problem.stage === 'parse') {
       throw new Refusal({
         status: 500,
@@ -340,12 +349,6 @@ function runPlugin(c: PluginConfig, run: RunContext): boolean {
         by: name,
       })
     }
-    throw kongRefusal(
-      name,
-      500,
-      'Kong refuses the config',
-      `${problem.path}: ${problem.message} (Kong would not load this kong.yml)`,
-    )
   }
   switch (name) {
     case 'consumer-jwt':
