@@ -54,14 +54,23 @@ export async function run(args: readonly string[], io: CliIO): Promise<number> {
 
 export { CliError, EXIT, type CliIO }
 
+let stdoutClosed = false
+
 export const processIO: CliIO = {
-  out: (line) => process.stdout.write(`${line}\n`),
+  out: (line) => {
+    if (!stdoutClosed) process.stdout.write(`${line}\n`)
+  },
   err: (line) => process.stderr.write(`${line}\n`),
   env: process.env,
   now: () => Date.now(),
 }
 
 if (require.main === module) {
+  // `check kong.yml | head`: a reader that stops early is not an error; the rest is dropped.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+    stdoutClosed = true
+  })
   run(process.argv.slice(2), processIO).then(
     (code) => {
       process.exitCode = code
