@@ -449,7 +449,6 @@ interface RuleList {
 }
 
 function ruleLists(
-  ctx: Context,
   scopes: ScopeAclConfig,
   c: PluginConfig,
   base: readonly (string | number)[],
@@ -469,7 +468,6 @@ function ruleLists(
       match: scopes.default_rule.match,
     })
   }
-  void ctx
   return {
     config: c,
     rules,
@@ -493,9 +491,9 @@ function allRuleLists(ctx: Context, creds: readonly CredentialAt[]): RuleList[] 
     if (c.parsed?.name === 'consumer-jwt' && c.parsed.config.scopes !== undefined) {
       const own = [...c.parsed.config.credentials.values()].map((cr) => cr.scopeCeiling)
       const ceilings = own.every((x) => x !== undefined) ? own : undefined
-      lists.push(ruleLists(ctx, c.parsed.config.scopes, c, ['scopes'], ceilings))
+      lists.push(ruleLists(c.parsed.config.scopes, c, ['scopes'], ceilings))
     } else if (c.parsed?.name === 'scope-acl') {
-      lists.push(ruleLists(ctx, c.parsed.config, c, [], fileCeilings()))
+      lists.push(ruleLists(c.parsed.config, c, [], fileCeilings()))
     }
   }
   return lists

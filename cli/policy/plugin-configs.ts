@@ -159,8 +159,8 @@ export function priorityOf(name: string): number | undefined {
 }
 
 /**
- * Reads one plugin configuration as Kong and the plugin would. `env` is the environment the
- * plugin server would have; secret_env names are stood in for whatever it holds.
+ * Reads one plugin configuration as Kong and then the plugin would. The plugin server's
+ * environment is not this process's: every secret_env gets a stand-in (reported in standIns).
  */
 export function readPluginConfig(use: PluginUse): PluginConfig {
   const { name } = use.entity
