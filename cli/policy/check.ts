@@ -503,15 +503,25 @@ function checkScopes(ctx: Context, creds: readonly CredentialAt[], guard: Guard 
   const lists = allRuleLists(ctx, creds)
   for (const list of lists) {
     for (const rule of list.rules) {
-      if (list.ceilings === undefined) continue
+      const ceilings = list.ceilings
+      if (ceilings === undefined) continue
       const options = { match: rule.match, wildcardSuffix: list.wildcard }
-      if (list.ceilings.some((ceiling) => matchScopes(ceiling, rule.scopes, options).satisfied))
-        continue
-      ctx.out.add(
-        'dead-scope-rule',
-        rule.path,
-        `needs ${rule.match} of [${rule.scopes.join(' ')}], which no consumer's scope_ceiling allows: every request it covers is refused (ERR_SCOPE_INSUFFICIENT or, with the scope in the token, ERR_SCOPE_CEILING_EXCEEDED)`,
+      const unreachable = rule.scopes.filter(
+        (scope) => !ceilings.some((ceiling) => grants(ceiling, scope, list.wildcard)),
       )
+      if (!ceilings.some((ceiling) => matchScopes(ceiling, rule.scopes, options).satisfied)) {
+        ctx.out.add(
+          'dead-scope-rule',
+          rule.path,
+          `needs ${rule.match} of [${rule.scopes.join(' ')}], which no consumer's scope_ceiling allows: every request it covers is refused (ERR_SCOPE_INSUFFICIENT or, with the scope in the token, ERR_SCOPE_CEILING_EXCEEDED)`,
+        )
+      } else if (unreachable.length > 0) {
+        ctx.out.add(
+          'dead-scope-rule',
+          rule.path,
+          `names ${unreachable.join(', ')}, which no consumer's scope_ceiling allows: that part of the rule never matches (a typo?)`,
+        )
+      }
     }
     if (guard === undefined || !list.publishGroups) continue
     const named = (scopes: Iterable<string>) => [...scopes].filter((s) => guard.groups.includes(s))

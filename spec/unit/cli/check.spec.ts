@@ -110,7 +110,21 @@ describe('check: the deliberately bad kong.yml', () => {
   })
 
   it('counts errors, warnings and notes', () => {
-    expect([report.errors, report.warnings, report.infos]).toEqual([14, 4, 2])
+    expect([report.errors, report.warnings, report.infos]).toEqual([15, 4, 2])
+  })
+
+  it('names a scope of an any-rule that no ceiling allows, though the rule can still match', () => {
+    expect(
+      report.findings.filter(
+        (f) =>
+          f.code === 'dead-scope-rule' &&
+          f.path === 'services[0].routes[1].plugins[0].config.scopes.rules[0]',
+      ),
+    ).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/^names authenticated, which no consumer's scope_ceiling/),
+      }),
+    ])
   })
 
   it('names the rule, the missing scope and the consequence of a dead rule', () => {
@@ -129,7 +143,7 @@ describe('check: the deliberately bad kong.yml', () => {
     expect(out).toContain(
       'HS512 needs a secret of at least 64 bytes (RFC 7518 §3.2); this one has 42',
     )
-    expect(out).toMatch(/: 13 errors, 4 warnings, 2 notes$/)
+    expect(out).toMatch(/: 14 errors, 4 warnings, 2 notes$/)
   })
 
   it('--format json gives the same findings as objects, for CI', async () => {
@@ -144,7 +158,7 @@ describe('check: the deliberately bad kong.yml', () => {
     expect(code).toBe(1)
     const json = JSON.parse(out) as CheckReport
     expect(json.file).toBe(BAD_KONG_YML)
-    expect([json.errors, json.warnings, json.infos]).toEqual([14, 4, 2])
+    expect([json.errors, json.warnings, json.infos]).toEqual([15, 4, 2])
     expect(json.findings).toEqual(report.findings)
     expect(json.findings[0]).toEqual({
       severity: 'warning',
@@ -154,6 +168,17 @@ describe('check: the deliberately bad kong.yml', () => {
       column: 13,
       message: expect.stringMatching(/^maximum_lifetime 0/),
     })
+  })
+})
+
+describe('check --help', () => {
+  it('lists every finding code with its severity, and the exit codes', async () => {
+    const { code, out } = await cli('check', '--help')
+    expect(code).toBe(0)
+    for (const [finding, [severity]] of Object.entries(FINDINGS)) {
+      expect(out).toMatch(new RegExp(`^  ${finding} +${severity} `, 'm'))
+    }
+    expect(out).toContain('Exit codes: 0 no errors (warnings and notes allowed), 1 errors found')
   })
 })
 

@@ -1,4 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { explainRequest, type Explanation } from '../../../cli/policy/explain'
 import { loadPolicy, parsePolicy } from '../../../cli/policy/load'
 import { BAD_KONG_YML, cli, KONG_YML } from './helpers'
@@ -204,6 +207,23 @@ describe('explain command', () => {
     const { code, err } = await cli('explain', KONG_YML, '--method', 'GET', '--path', '/x')
     expect(code).toBe(2)
     expect(err).toContain("required option '--consumer <name>' not specified")
+  })
+
+  it('refuses a file that is not YAML with exit 2, naming its line and column', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'kjt-explain-')), 'kong.yml')
+    writeFileSync(file, '_format_version: "3.0"\nconsumers:\n  - username: [a\n')
+    const { code, err } = await cli(
+      'explain',
+      file,
+      '--consumer',
+      'a',
+      '--method',
+      'GET',
+      '--path',
+      '/',
+    )
+    expect(code).toBe(2)
+    expect(err).toMatch(new RegExp(`^error: ${file}:4:1: invalid YAML: `))
   })
 
   it('refuses a missing file with exit 2', async () => {
