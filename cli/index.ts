@@ -8,8 +8,8 @@ import { registerRevoke } from './revoke'
 
 /**
  * The project's CLI, `kong-jwt-toolkit`. Each command group lives in its own file and adds
- * itself with a `register<Group>(program, io)` function (cli/revoke.ts today; a `policy` group
- * would be cli/policy.ts plus one line below).
+ * itself with a `register<Group>(program, io)` function: cli/revoke.ts, cli/check.ts and
+ * cli/explain.ts (the last two on the kong.yml loader and checks of cli/policy/).
  * Exit codes are listed in cli/common.ts.
  */
 export function buildProgram(io: CliIO): Command {

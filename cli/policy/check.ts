@@ -36,7 +36,7 @@ export const FINDINGS = {
   ],
   'secret-too-short': ['error', 'an HMAC secret shorter than its algorithm needs (32/48/64 bytes)'],
   'secret-shared': ['error', 'one HMAC secret shared by two consumers'],
-  'route-unauthenticated': ['error', 'a route with no authentication plugin that is not public'],
+  'route-unauthenticated': ['error', 'a route no authentication plugin applies to'],
   'guard-missing': [
     'error',
     'no global acl allowing a group (the fail-closed guard), or a route acl replacing it',
