@@ -12,7 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { stringify } from 'yaml'
-import { parseKongYaml } from '../emulator/declarative-config'
+import { parseKongYaml } from '../cli/kong/declarative-config'
 import { localizeKongYml, pluginsOf, pointAtUpstream } from '../emulator/demo-kit'
 import { start } from '../emulator/emulator'
 

@@ -2,14 +2,17 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../plugins/shared/version'
 import { CliError, EXIT, type CliIO } from './common'
+import { registerCheck } from './check'
+import { registerExplain } from './explain'
 import { registerKeys } from './keys'
 import { registerRevoke } from './revoke'
 import { registerToken } from './token'
 
 /**
  * The project's CLI, `kong-jwt-toolkit`. Each command group lives in its own file and adds
- * itself with a `register<Group>(program, io)` function (cli/revoke.ts today; a `policy` group
- * would be cli/policy.ts plus one line below).
+ * itself with a `register<Group>(program, io)` function: cli/revoke.ts, cli/token.ts,
+ * cli/keys.ts, cli/check.ts and cli/explain.ts (the last two on the kong.yml loader and checks
+ * of cli/policy/).
  * Exit codes are listed in cli/common.ts.
  */
 export function buildProgram(io: CliIO): Command {
@@ -24,6 +27,8 @@ export function buildProgram(io: CliIO): Command {
   registerRevoke(program, io)
   registerToken(program, io)
   registerKeys(program, io)
+  registerCheck(program, io)
+  registerExplain(program, io)
   return program
 }
 
@@ -54,14 +59,23 @@ export async function run(args: readonly string[], io: CliIO): Promise<number> {
 
 export { CliError, EXIT, type CliIO }
 
+let stdoutClosed = false
+
 export const processIO: CliIO = {
-  out: (line) => process.stdout.write(`${line}\n`),
+  out: (line) => {
+    if (!stdoutClosed) process.stdout.write(`${line}\n`)
+  },
   err: (line) => process.stderr.write(`${line}\n`),
   env: process.env,
   now: () => Date.now(),
 }
 
 if (require.main === module) {
+  // `check kong.yml | head`: a reader that stops early is not an error; the rest is dropped.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error
+    stdoutClosed = true
+  })
   run(process.argv.slice(2), processIO).then(
     (code) => {
       process.exitCode = code

@@ -21,11 +21,23 @@ import type {
   DeclarativeConfig,
   JwtSecret,
   KeyAuthCredential,
-} from './declarative-config'
+} from '../cli/kong/declarative-config'
 import { isPlainObject, LuaError } from './lua-values'
 import { consumerView, kongErrorBody } from './pdk'
 import type { HeaderList, Phase, RequestContext } from './request-context'
-import type { SchemaField } from './schema'
+import type { SchemaField } from '../cli/kong/schema'
+import {
+  ACL_FIELDS,
+  BUNDLED_PRIORITIES,
+  JWT_FIELDS,
+  KEY_AUTH_FIELDS,
+} from '../cli/kong/bundled-plugins'
+
+function bundledPriority(name: string): number {
+  const priority = BUNDLED_PRIORITIES[name]
+  if (priority === undefined) throw new Error(`no priority known for bundled plugin ${name}`)
+  return priority
+}
 
 export type BuiltinHandler = (
   ctx: RequestContext,
@@ -122,24 +134,8 @@ function setKeyAuthConsumer(
 
 const keyAuth: BuiltinPlugin = {
   name: 'key-auth',
-  priority: 1250,
-  fields: [
-    {
-      key_names: {
-        type: 'array',
-        elements: { type: 'string' },
-        default: ['apikey'],
-        required: true,
-      },
-    },
-    { hide_credentials: { type: 'boolean', default: false, required: true } },
-    { anonymous: { type: 'string' } },
-    { key_in_header: { type: 'boolean', default: true, required: true } },
-    { key_in_query: { type: 'boolean', default: true, required: true } },
-    { key_in_body: { type: 'boolean', default: false, required: true } },
-    { run_on_preflight: { type: 'boolean', default: true, required: true } },
-    { realm: { type: 'string' } },
-  ],
+  priority: bundledPriority('key-auth'),
+  fields: KEY_AUTH_FIELDS,
   handlers: {
     access(ctx, conf, config) {
       if (conf['run_on_preflight'] === false && ctx.method === 'OPTIONS') return
@@ -525,19 +521,8 @@ export const jwtClock = { now: (): number => Math.floor(Date.now() / 1000) }
 
 const jwt: BuiltinPlugin = {
   name: 'jwt',
-  priority: 1450,
-  fields: [
-    { uri_param_names: { type: 'set', elements: { type: 'string' }, default: ['jwt'] } },
-    { cookie_names: { type: 'set', elements: { type: 'string' }, default: [] } },
-    { key_claim_name: { type: 'string', default: 'iss' } },
-    { secret_is_base64: { type: 'boolean', required: true, default: false } },
-    { claims_to_verify: { type: 'set', elements: { type: 'string', one_of: ['exp', 'nbf'] } } },
-    { anonymous: { type: 'string' } },
-    { run_on_preflight: { type: 'boolean', required: true, default: true } },
-    { maximum_expiration: { type: 'number', default: 0, between: [0, 31536000] } },
-    { header_names: { type: 'set', elements: { type: 'string' }, default: ['authorization'] } },
-    { realm: { type: 'string' } },
-  ],
+  priority: bundledPriority('jwt'),
+  fields: JWT_FIELDS,
   handlers: {
     access(ctx, conf, config) {
       if (conf['run_on_preflight'] === false && ctx.method === 'OPTIONS') return
@@ -707,13 +692,8 @@ export function aclDecision(
 
 const acl: BuiltinPlugin = {
   name: 'acl',
-  priority: 950,
-  fields: [
-    { allow: { type: 'array', elements: { type: 'string' } } },
-    { deny: { type: 'array', elements: { type: 'string' } } },
-    { hide_groups_header: { type: 'boolean', required: true, default: false } },
-    { always_use_authenticated_groups: { type: 'boolean', required: true, default: false } },
-  ],
+  priority: bundledPriority('acl'),
+  fields: ACL_FIELDS,
   handlers: {
     access(ctx, conf, config) {
       const verdict = aclDecision(ctx, conf, config)

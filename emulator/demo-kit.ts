@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { SignJWT } from 'jose'
 import { stringify } from 'yaml'
-import { parseKongYaml } from './declarative-config'
+import { parseKongYaml } from '../cli/kong/declarative-config'
 
 /** The repository root, from the source tree (emulator/) or the build (dist/emulator/). */
 function repoRoot(): string {

@@ -27,7 +27,7 @@ import {
   type DeclarativeConfig,
   type PluginEntity,
   type ServiceEntity,
-} from './declarative-config'
+} from '../cli/kong/declarative-config'
 import { LuaError } from './lua-values'
 import {
   ERROR_HANDLER_MESSAGES,
@@ -39,8 +39,9 @@ import {
 import { handleEvent, InstanceManager, type PluginConfigInstance } from './plugin-runtime'
 import type { PluginServer } from './plugin-server'
 import { HeaderList, RequestContext, type LogEntry, type Phase } from './request-context'
-import { buildRouter, upstreamPath, type Router } from './router'
-import { configFields, processConfig, SchemaError } from './schema'
+import { compoundKey, lookupConfig } from '../cli/kong/plugins-iterator'
+import { buildRouter, upstreamPath, type Router } from '../cli/kong/router'
+import { configFields, processConfig, SchemaError } from '../cli/kong/schema'
 
 export const KONG_VERSION = '3.9.3'
 export const SERVER_HEADER = `kong/${KONG_VERSION}`
@@ -73,35 +74,6 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
 ])
-
-function compoundKey(route?: string, service?: string, consumer?: string): string {
-  return `${route ?? ''}:${service ?? ''}:${consumer ?? ''}`
-}
-
-/** kong/runloop/plugins_iterator.lua lookup_cfg: most specific configuration first. */
-export function lookupConfig(
-  combos: ReadonlyMap<string, PluginConfigInstance> | undefined,
-  routeId: string | undefined,
-  serviceId: string | undefined,
-  consumerId: string | undefined,
-): PluginConfigInstance | undefined {
-  if (!combos) return undefined
-  const tries: Array<[string | undefined, string | undefined, string | undefined, boolean]> = [
-    [routeId, serviceId, consumerId, !!(routeId && serviceId && consumerId)],
-    [routeId, undefined, consumerId, !!(routeId && consumerId)],
-    [undefined, serviceId, consumerId, !!(serviceId && consumerId)],
-    [routeId, serviceId, undefined, !!(routeId && serviceId)],
-    [undefined, undefined, consumerId, !!consumerId],
-    [routeId, undefined, undefined, !!routeId],
-    [undefined, serviceId, undefined, !!serviceId],
-  ]
-  for (const [r, s, c, ok] of tries) {
-    if (!ok) continue
-    const hit = combos.get(compoundKey(r, s, c))
-    if (hit) return hit
-  }
-  return combos.get(compoundKey())
-}
 
 // ---- nginx, before any plugin ----------------------------------------------------------------
 //

@@ -65,6 +65,4 @@ export function unpackArgs(args: unknown): unknown[] {
   return out
 }
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)
-}
+export { isPlainObject } from '../cli/kong/values'

@@ -5,7 +5,7 @@
  * argument checks, calling a non-function: FINDINGS F19).
  */
 import os from 'node:os'
-import type { ConsumerEntity, DeclarativeConfig } from './declarative-config'
+import type { ConsumerEntity, DeclarativeConfig } from '../cli/kong/declarative-config'
 import { LuaError, UNENCODABLE, isPlainObject, jsonViaLua, unpackArgs, viaLua } from './lua-values'
 import type { HeaderList } from './request-context'
 import { type LogEntry, type Phase, type RequestContext } from './request-context'

@@ -13,7 +13,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { RpcClient, type WireRecord } from './msgpack-rpc'
-import type { SchemaField } from './schema'
+import type { SchemaField } from '../cli/kong/schema'
 
 export interface PluginInfo {
   readonly Name: string

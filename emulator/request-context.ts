@@ -1,8 +1,8 @@
 /**
  * Per-request state the emulated Kong keeps (what nginx variables, ngx.ctx and kong.ctx hold in Kong).
  */
-import type { ConsumerEntity, RouteEntity, ServiceEntity } from './declarative-config'
-import type { RouteMatch } from './router'
+import type { ConsumerEntity, RouteEntity, ServiceEntity } from '../cli/kong/declarative-config'
+import type { RouteMatch } from '../cli/kong/router'
 
 export type Phase = 'rewrite' | 'access' | 'response' | 'log'
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from '@jest/globals'
 import { stringify } from 'yaml'
-import { parseKongYaml } from '../../emulator/declarative-config'
+import { parseKongYaml } from '../../cli/kong/declarative-config'
 import { globexSecret, KONG_YML, pluginsOf } from '../../emulator/demo-kit'
 import { start } from '../../emulator/emulator'
 import { builtPluginDirs } from './helpers/kong-target'

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from '@jest/globals'
 import { stringify } from 'yaml'
-import { parseKongYaml } from '../../emulator/declarative-config'
+import { parseKongYaml } from '../../cli/kong/declarative-config'
 import {
   demoToken,
   globexSecret,

@@ -4,13 +4,13 @@ import {
   ConfigError,
   parseDeclarativeConfig,
   type DeclarativeConfig,
-} from '../../emulator/declarative-config'
+} from '../../cli/kong/declarative-config'
 import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import { LuaError } from '../../emulator/lua-values'
 import { callPdk, type PdkEnvironment } from '../../emulator/pdk'
 import { HeaderList, RequestContext } from '../../emulator/request-context'
-import { processConfig } from '../../emulator/schema'
+import { processConfig } from '../../cli/kong/schema'
 
 // Kong 3.9.3's bundled acl plugin, and key-auth's `anonymous`, as the emulator reproduces them
 // from kong/plugins/acl/{handler,groups,schema,daos}.lua and kong/plugins/key-auth/handler.lua

@@ -5,12 +5,12 @@ import {
   ConfigError,
   parseDeclarativeConfig,
   type DeclarativeConfig,
-} from '../../emulator/declarative-config'
+} from '../../cli/kong/declarative-config'
 import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import { callPdk, type PdkEnvironment } from '../../emulator/pdk'
 import { HeaderList, RequestContext } from '../../emulator/request-context'
-import { processConfig } from '../../emulator/schema'
+import { processConfig } from '../../cli/kong/schema'
 import { keyPair, mint, secretKey, unsigned, type KeyPair } from '../helpers/tokens'
 
 // Kong 3.9.3's bundled jwt plugin as the emulator reproduces it from kong/plugins/jwt/handler.lua

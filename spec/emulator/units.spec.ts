@@ -4,14 +4,14 @@ import {
   parseDeclarativeConfig,
   resolveVaultReference,
   ConfigError,
-} from '../../emulator/declarative-config'
-import { lookupConfig } from '../../emulator/gateway'
+} from '../../cli/kong/declarative-config'
+import { lookupConfig } from '../../cli/kong/plugins-iterator'
 import { LuaError, unpackArgs, viaLua } from '../../emulator/lua-values'
 import { callPdk, encodeQuery, stepMethodFor, type PdkEnvironment } from '../../emulator/pdk'
 import type { PluginConfigInstance } from '../../emulator/plugin-runtime'
 import { HeaderList, RequestContext, type Phase } from '../../emulator/request-context'
-import { buildRouter, upstreamPath } from '../../emulator/router'
-import { processConfig, SchemaError, type SchemaField } from '../../emulator/schema'
+import { buildRouter, upstreamPath } from '../../cli/kong/router'
+import { processConfig, SchemaError, type SchemaField } from '../../cli/kong/schema'
 
 const PROBE_SCHEMA: SchemaField[] = [
   { message: { type: 'string', default: 'default-message' } },

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { processConfig, type SchemaField } from '../../emulator/schema'
+import { processConfig, type SchemaField } from '../../cli/kong/schema'
 import { Schema } from '../../plugins/consumer-jwt/schema'
 import {
   expectConfigRefusal,

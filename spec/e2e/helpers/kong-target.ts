@@ -23,7 +23,7 @@ import {
   type EchoUpstream,
 } from '../../../emulator/echo-upstream'
 import { stringify } from 'yaml'
-import { parseKongYaml } from '../../../emulator/declarative-config'
+import { parseKongYaml } from '../../../cli/kong/declarative-config'
 import { pointAtUpstream } from '../../../emulator/demo-kit'
 import { start, type RunningEmulator } from '../../../emulator/emulator'
 import type { LogEntry } from '../../../emulator/request-context'

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
 import { labelled } from '../../helpers/labelled'
 import { parse } from 'yaml'
-import { parseKongYaml } from '../../../emulator/declarative-config'
+import { parseKongYaml } from '../../../cli/kong/declarative-config'
 import { pluginsOf } from '../../../emulator/demo-kit'
 import { PRIORITIES } from '../../../plugins/shared/priorities'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { processConfig, type SchemaField } from '../../../../emulator/schema'
+import { processConfig, type SchemaField } from '../../../../cli/kong/schema'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
 import { Schema } from '../../../../plugins/consumer-jwt/schema'
 import { FakeKong, type FakeRequest } from '../../../helpers/fake-kong'

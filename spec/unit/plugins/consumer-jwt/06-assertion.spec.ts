@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from '@jest/globals'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
-import { processConfig, type SchemaField } from '../../../../emulator/schema'
+import { processConfig, type SchemaField } from '../../../../cli/kong/schema'
 import { AssertionSigner } from '../../../../plugins/consumer-jwt/assertion'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
 import { parseConfig, Schema } from '../../../../plugins/consumer-jwt/schema'

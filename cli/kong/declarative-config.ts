@@ -7,12 +7,12 @@
  * consumer scope (nested, or top-level referring to entities by name or id), `enabled`. Field
  * defaults are Kong's (route: strip_path true, preserve_host false, path_handling v0, protocols
  * http/https, …). Plugin `config` is validated later against the plugin's dumped schema
- * (emulator/schema.ts); the bundled acl plugin's schema-level rules (no consumer scope, exactly one
+ * (cli/kong/schema.ts); the bundled acl plugin's schema-level rules (no consumer scope, exactly one
  * of config.allow / config.deny) are checked here.
  */
 import crypto from 'node:crypto'
-import { parse as parseYaml } from 'yaml'
-import { isPlainObject } from './lua-values'
+import { parseDocument, type Document, type LineCounter } from 'yaml'
+import { isPlainObject } from './values'
 
 export const DEFAULT_WS_ID = '0dc6f45b-8f8d-40d2-a504-473544ee190b'
 
@@ -148,6 +148,18 @@ export interface AclEntity {
 
 const ACL_KEYS = ['id', 'consumer', 'group', 'tags', 'created_at']
 
+/**
+ * Where each entity was written in the file, as a path such as `services[0].routes[2]` or
+ * `plugins[1]`, index for index with the entity lists of DeclarativeConfig.
+ */
+export interface EntitySources {
+  readonly services: readonly string[]
+  readonly routes: readonly string[]
+  readonly consumers: readonly string[]
+  readonly plugins: readonly string[]
+  readonly acls: readonly string[]
+}
+
 export interface DeclarativeConfig {
   readonly services: readonly ServiceEntity[]
   readonly routes: readonly RouteEntity[]
@@ -157,6 +169,8 @@ export interface DeclarativeConfig {
   readonly keyauthCredentials: readonly KeyAuthCredential[]
   readonly jwtSecrets: readonly JwtSecret[]
   readonly acls: readonly AclEntity[]
+  /** Where each entity was written (set by buildConfig; absent in hand-built configs). */
+  readonly sources?: EntitySources
 }
 
 export class ConfigError extends Error {
@@ -297,8 +311,24 @@ export function parseDeclarativeConfig(
  * Everything that reads kong.yml in this project goes through here.
  */
 export function parseKongYaml(text: string): unknown {
-  const doc: unknown = parseYaml(text, { merge: true })
-  return doc === undefined ? undefined : (JSON.parse(JSON.stringify(doc)) as unknown)
+  return kongYamlValue(parseKongYamlDocument(text))
+}
+
+/**
+ * The YAML document of a kong.yml, source positions kept (with `lineCounter`, offsets become
+ * lines and columns). Throws the first YAML error, which carries its line and column.
+ */
+export function parseKongYamlDocument(text: string, lineCounter?: LineCounter): Document {
+  const doc = parseDocument(text, { merge: true, ...(lineCounter ? { lineCounter } : {}) })
+  const [first] = doc.errors
+  if (first !== undefined) throw first
+  return doc
+}
+
+/** A parsed kong.yml document as the plain value Kong builds its entities from. */
+export function kongYamlValue(doc: Document): unknown {
+  const value: unknown = doc.toJS()
+  return value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown)
 }
 
 export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
@@ -332,12 +362,19 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
   // idKey: the consumer as Kong's id generation sees it (nested: parent id; top level: as written)
   const acl: Array<{ raw: Raw; consumer: string; idKey: string; where: string }> = []
   const pendingRoutes: Array<{ raw: Raw; serviceRef?: string; where: string }> = []
+  const sources = {
+    services: [] as string[],
+    routes: [] as string[],
+    consumers: [] as string[],
+    plugins: [] as string[],
+  }
 
   list(doc['services'], 'services').forEach((raw, i) => {
     const where = `services[${i}]`
     checkKeys(raw, SERVICE_KEYS, where)
     const svc = buildService(raw, where, now)
     services.push(svc)
+    sources.services.push(where)
     list(raw['routes'], `${where}.routes`).forEach((r, j) =>
       pendingRoutes.push({ raw: r, serviceRef: svc.id, where: `${where}.routes[${j}]` }),
     )
@@ -362,6 +399,7 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
       pr.serviceRef === undefined ? undefined : findService(services, pr.serviceRef, pr.where)
     const route = buildRoute(pr.raw, svc, pr.where, now)
     routes.push(route)
+    sources.routes.push(pr.where)
     list(pr.raw['plugins'], `${pr.where}.plugins`).forEach((p, j) =>
       pendingPlugins.push({
         raw: p,
@@ -392,6 +430,7 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
       updated_at: now,
     }
     consumers.push(c)
+    sources.consumers.push(where)
     list(raw['plugins'], `${where}.plugins`).forEach((p, j) =>
       pendingPlugins.push({ raw: p, scope: { consumer: c.id }, where: `${where}.plugins[${j}]` }),
     )
@@ -491,6 +530,7 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     if (typeof enabled !== 'boolean') throw new ConfigError(`${where}.enabled: expected a boolean`)
     const instanceName = optStr(raw['instance_name'], `${where}.instance_name`)
     const tags = strList(raw['tags'], `${where}.tags`)
+    sources.plugins.push(where)
     plugins.push({
       id: optStr(raw['id'], `${where}.id`) ?? stableId('plugins', key),
       name,
@@ -543,6 +583,7 @@ export function buildConfig(doc: Raw, now: number): DeclarativeConfig {
     keyauthCredentials,
     jwtSecrets,
     acls,
+    sources: { ...sources, acls: acl.map((a) => a.where) },
   }
 }
 
@@ -581,7 +622,7 @@ function isNonEmpty(v: unknown): boolean {
 
 /**
  * The parts of a bundled plugin's Kong schema that sit outside `config.fields` (which
- * emulator/schema.ts checks): kong/plugins/acl/schema.lua's `consumer = typedefs.no_consumer`
+ * cli/kong/schema.ts checks): kong/plugins/acl/schema.lua's `consumer = typedefs.no_consumer`
  * and its entity checks `only_one_of` + `at_least_one_of` on config.allow / config.deny, with
  * the messages of kong/db/schema/init.lua.
  */

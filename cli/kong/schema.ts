@@ -8,7 +8,7 @@
  * Not emulated (marked in README): `match*` Lua patterns, `custom_validator`, entity_checks,
  * shorthand_fields.
  */
-import { isPlainObject } from './lua-values'
+import { isPlainObject } from './values'
 
 export interface FieldDef {
   readonly type: string
