@@ -123,9 +123,7 @@ function fromKongPath(path: string): string {
 function splitDetail(detail: string): { path: string; message: string } {
   const m = /^([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): (.*)$/s.exec(detail)
   if (m === null || m[1] === undefined || m[2] === undefined) return { path: '', message: detail }
-  // consumer-jwt prefixes a nested error with its field even when the nested parser already
-  // did (`revocation.revocation.redis`): name the field once.
-  return { path: m[1].replace(/^(\w+)\.\1\./, '$1.'), message: m[2] }
+  return { path: m[1], message: m[2] }
 }
 
 const OURS: Record<

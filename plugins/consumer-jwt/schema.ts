@@ -514,7 +514,7 @@ function nested<T>(raw: Raw, field: string, parse: (value: Raw) => T): T | undef
     return parse(v)
   } catch (error) {
     if (error instanceof PluginError && error.code === 'ERR_CONFIG_INVALID' && error.detail) {
-      if (error.detail.startsWith(`${field}:`)) throw error
+      if (error.detail.startsWith(`${field}:`) || error.detail.startsWith(`${field}.`)) throw error
       throw new PluginError('ERR_CONFIG_INVALID', `${field}.${error.detail}`, { cause: error })
     }
     throw error

@@ -241,6 +241,12 @@ describe('consumer-jwt: one event decides the request', () => {
     const badRedis = setup({ revocation: { check: ['jti'], redis: { url: 'ftp://nope' } } })
     await badRedis.request(await bearer())
     expect(badRedis.logger.text()).toContain('revocation.redis')
+    expect(badRedis.logger.text()).not.toContain('revocation.revocation')
+    const noRedis = setup({ revocation: { check: ['jti'] } })
+    await noRedis.request(await bearer())
+    expect(noRedis.logger.text()).toContain('revocation.redis: must name the Redis')
+    expect(noRedis.logger.text()).not.toContain('revocation.revocation')
+    expect(dup.logger.text()).not.toContain('scopes.scopes')
   })
 
   /** The config as Kong sends it: every record filled with its fields' defaults (F7). */
