@@ -9,7 +9,7 @@ import {
 } from '../../../plugins/shared/revocation/redis-revocation-store'
 import { parseRedisSettings } from '../../../plugins/shared/schema/redis-fields'
 import { MemoryLogger } from '../../helpers/logger'
-import { request, token, within } from './helpers/plugin-requests'
+import { cacheLiveWithin, observedPlugin, request, token, within } from './helpers/plugin-requests'
 import {
   ClusterDeployment,
   command,
@@ -127,13 +127,18 @@ function writerFor(
   return { redis, store }
 }
 
-/** Sends requests back to back for `jwt` (or fresh jtis) while `during` runs. */
+type Decision = { status: number; code: unknown; ms: number }
+
+/**
+ * Sends requests back to back for `jwt` (or fresh jtis) while `during` runs; `during` sees the
+ * decisions so far, so it can wait for what the traffic shows instead of sleeping.
+ */
 async function traffic(
   handler: JwtRevocationHandler,
   jwt: (() => string) | string,
-  during: () => Promise<void>,
-): Promise<{ status: number; code: unknown; ms: number }[]> {
-  const results: { status: number; code: unknown; ms: number }[] = []
+  during: (results: readonly Decision[]) => Promise<void>,
+): Promise<Decision[]> {
+  const results: Decision[] = []
   let stop = false
   const loop = (async () => {
     while (!stop) {
@@ -142,7 +147,7 @@ async function traffic(
     }
   })()
   try {
-    await during()
+    await during(results)
   } finally {
     stop = true
     await loop
@@ -233,11 +238,17 @@ const skipSentinel = noSentinelReason()
 
     it('invalidates a warm cache over pub/sub through Sentinel discovery, well within 1 s', async () => {
       const prefix = 'sentinel-pubsub:'
-      const handler = plugin(prefix, { cache_ttl_ms: 60_000 })
+      const p = observedPlugin({
+        ...STORE_TESTS,
+        redis: record,
+        key_prefix: prefix,
+        cache_ttl_ms: 60_000,
+      })
+      const handler = p.handler
       const w = writer(prefix)
       const jwt = token({ jti: 'cached', sub: 'frank' })
       await within(3000, async () => (await request(handler, jwt)).status === 200)
-      await sleep(200)
+      await cacheLiveWithin(3000, p)
       expect((await request(handler, jwt)).status).toBe(200)
       const m = await master()
       // A write that does not PUBLISH is served stale: the answer really comes from the cache…
@@ -353,9 +364,15 @@ const skipSentinel = noSentinelReason()
         const { to } = await own.failover(20_000)
         // Sentinel names the new master, and the revocation is there: it must never pass now.
         await command(to.port, 'SET', 'graceful:jti:moved', '{"at":1}')
-        const results = await traffic(handler, jwt, () => sleep(2000))
+        // Until the revocation has held on 50 requests in a row (bounded).
+        const results = await traffic(handler, jwt, (seen) =>
+          within(10_000, () =>
+            Promise.resolve(seen.length >= 50 && seen.slice(-50).every((r) => r.status === 401)),
+          ).then(() => undefined),
+        )
         // Sentinel's switch reaches the client within a moment (a request or two may still read
         // the old master), then the revocation holds on every request.
+        expect(results.length).toBeGreaterThanOrEqual(50)
         const lastPass = results.map((r) => r.status).lastIndexOf(200)
         const passedUntilMs = results.slice(0, lastPass + 1).reduce((t, r) => t + r.ms + 5, 0)
         expect(passedUntilMs).toBeLessThan(1000)
@@ -453,7 +470,14 @@ const skipCluster = noClusterReason()
 
     it('invalidates a warm cache over pub/sub though the key lives on another node than the subscription', async () => {
       const prefix = 'cluster-pubsub:'
-      const handler = plugin(prefix, { cache_ttl_ms: 60_000, check: ['jti'] })
+      const p = observedPlugin({
+        ...STORE_TESTS,
+        redis: record,
+        key_prefix: prefix,
+        cache_ttl_ms: 60_000,
+        check: ['jti'],
+      })
+      const handler = p.handler
       await within(3000, async () => (await request(handler, token({ jti: 'w' }))).status === 200)
       // Which node holds the plugin's subscription?
       const subscribed = await waitFor('the subscription', 3000, async () => {
@@ -470,7 +494,8 @@ const skipCluster = noClusterReason()
       }
       const jwt = token({ jti, sub: 'grace' })
       await within(3000, async () => (await request(handler, jwt)).status === 200)
-      await sleep(200)
+      await cacheLiveWithin(3000, p)
+      expect((await request(handler, jwt)).status).toBe(200) // fills the cache
       const owner = await c.nodeOf(`${prefix}jti:${jti}`)
       await command(owner.port, 'SET', `${prefix}jti:${jti}`, '{"at":1}') // no PUBLISH…
       expect((await request(handler, jwt)).status).toBe(200) // …served from the cache
@@ -487,12 +512,20 @@ const skipCluster = noClusterReason()
       const fresh = (): string => token({ jti: `t-${i++}`, sub: `load-${i}` })
       await within(3000, async () => (await request(handler, fresh())).status === 200)
       const victim = c.nodes[1] as RedisProcess
-      const results = await traffic(handler, fresh, async () => {
-        await sleep(200)
+      let killedAt = 0
+      const results = await traffic(handler, fresh, async (seen) => {
+        // Mid-traffic: some decisions before the kill…
+        await within(5000, () => Promise.resolve(seen.length >= 10))
+        killedAt = seen.length
         await victim.stop('SIGKILL')
         await c.waitState('fail', 10_000)
-        await sleep(500)
+        // …and after it, until a 503 and 5 more decisions have come.
+        await within(5000, () => {
+          const first = seen.findIndex((r, i) => i >= killedAt && r.status === 503)
+          return Promise.resolve(first >= 0 && seen.length - first > 5)
+        })
       })
+      expect(results.slice(0, killedAt).some((r) => r.status === 200)).toBe(true)
       expect([...new Set(results.map((r) => r.status))].every((s) => s === 200 || s === 503)).toBe(
         true,
       )
