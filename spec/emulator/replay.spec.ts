@@ -160,6 +160,7 @@ function sortUnits(units: Unit[]): string[] {
         expect(await send(r, req.label, req.cmd)).toBe(200)
       const recorded = toUnits(readRecording('13-instance-idle-65s.jsonl'), r.n, r.recordedMaps)
       const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
+      expect(recorded.length).toBeGreaterThan(0)
       expect(emulated).toEqual(recorded)
     })
 
