@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { labelled } from '../helpers/labelled'
+import { until } from '../helpers/poll'
 import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import {
@@ -72,7 +73,9 @@ async function get(
       if (!server) throw new Error('probe-slow server missing')
       const oldPid = server.pid
       server.kill('SIGKILL')
-      await new Promise((r) => setTimeout(r, 100))
+      await until('probe-slow killed', 5000, () =>
+        emu.logs.some((l) => /'probe-slow' terminated: signal SIGKILL/.test(l.message)),
+      )
       const cached = await get(emu, '/slow-0')
       expect(cached.status).toBe(200)
       expect(
@@ -84,7 +87,7 @@ async function get(
         'An unexpected error occurred',
       )
       // Kong respawns the server; the next request meets "no plugin instance", restarts and retries
-      await new Promise((r) => setTimeout(r, 1200))
+      await until('probe-slow respawned', 10_000, () => (server.pid ?? oldPid) !== oldPid)
       await server.waitReady()
       expect(server.pid).not.toBe(oldPid)
       const from = emu.wire.length

@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { labelled } from '../helpers/labelled'
+import { until } from '../helpers/poll'
 import { startEchoUpstream, type EchoUpstream } from '../../emulator/echo-upstream'
 import { start, type RunningEmulator } from '../../emulator/emulator'
 import {
@@ -68,6 +69,20 @@ function emulatedSince(r: Replayer, from: number): WireMessage[] {
   return r.emu.wire.slice(from).map((w) => ({ server: w.server, dir: w.dir, msg: w.msg }))
 }
 
+/** The access events Kong has sent to the probe-slow server since wire index `from`. */
+function slowAccessEvents(r: Replayer, from: number): number {
+  return r.emu.wire.slice(from).filter((w) => {
+    const msg = w.msg as unknown[]
+    const event = (msg[3] as { EventName?: string }[] | undefined)?.[0]
+    return (
+      w.server === 'probe-slow' &&
+      w.dir === 'kong->server' &&
+      msg[2] === 'plugin.HandleEvent' &&
+      event?.EventName === 'access'
+    )
+  }).length
+}
+
 function sortUnits(units: Unit[]): string[] {
   return units.map((u) => JSON.stringify(u)).sort()
 }
@@ -119,11 +134,18 @@ function sortUnits(units: Unit[]): string[] {
       if (!alone || !concB || !concA || !fast) throw new Error('11-slow-2s has 4 requests')
       expect(await send(r, alone.label, alone.cmd)).toBe(200)
       const t0 = Date.now()
-      const slow = Promise.all([send(r, concB.label, concB.cmd), send(r, concA.label, concA.cmd)])
-      await new Promise((res) => setTimeout(res, 200))
+      const started = r.emu.wire.length
+      let slowDone = false
+      const slow = Promise.all([
+        send(r, concB.label, concB.cmd),
+        send(r, concA.label, concA.cmd),
+      ]).finally(() => (slowDone = true))
+      // Both slow requests are in their 2 s access phase before the fast one is sent.
+      await until('both slow access events sent', 5000, () => slowAccessEvents(r, started) >= 2)
       const tFast = Date.now()
       expect(await send(r, fast.label, fast.cmd)).toBe(200)
       expect(Date.now() - tFast).toBeLessThan(1500)
+      expect(slowDone).toBe(false) // the fast request was answered while they were in flight
       expect(await slow).toEqual([200, 200])
       expect(Date.now() - t0).toBeLessThan(3900)
       await r.emu.idle()
@@ -138,6 +160,7 @@ function sortUnits(units: Unit[]): string[] {
         expect(await send(r, req.label, req.cmd)).toBe(200)
       const recorded = toUnits(readRecording('13-instance-idle-65s.jsonl'), r.n, r.recordedMaps)
       const emulated = toUnits(emulatedSince(r, from), r.n, r.emulatedMaps)
+      expect(recorded.length).toBeGreaterThan(0)
       expect(emulated).toEqual(recorded)
     })
 

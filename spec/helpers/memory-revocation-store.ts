@@ -7,6 +7,8 @@ import {
   type RevocationTarget,
 } from '../../plugins/shared/revocation/keys'
 import {
+  checkRevocation,
+  keepsStoredCutoff,
   RevocationUnavailableError,
   type InspectResult,
   type RevocationStore,
@@ -17,8 +19,10 @@ import {
 
 /**
  * RevocationStore and RevocationWriter in memory, with the Redis store's semantics (same keys,
- * same "a cutoff never moves earlier", expiry by clock) for unit tests. `unavailable` makes
- * lookups fail as an unreachable Redis would; `failWith` makes them throw anything else.
+ * same "a cutoff never moves earlier", expiry by clock as Redis keeps it: whole seconds, gone once
+ * past) for unit tests. spec/integration/revocation/07-store-contract.spec.ts runs one set of
+ * cases against both, so the two cannot drift. `unavailable` makes lookups fail as an
+ * unreachable Redis would; `failWith` makes them throw anything else.
  */
 export class MemoryRevocationStore implements RevocationStore, RevocationWriter {
   readonly #data = new Map<string, { value: string; expireAt: number | undefined }>()
@@ -33,6 +37,8 @@ export class MemoryRevocationStore implements RevocationStore, RevocationWriter 
   ) {}
 
   async lookup(targets: readonly RevocationTarget[]): Promise<(RevocationEntry | undefined)[]> {
+    // Nothing to ask: no round trip, as in the Redis store.
+    if (targets.length === 0) return []
     const keys = targets.map((t) => revocationKey(this.prefix, t))
     this.lookups.push(keys)
     if (this.failWith !== undefined) throw this.failWith
@@ -48,13 +54,18 @@ export class MemoryRevocationStore implements RevocationStore, RevocationWriter 
     entry: RevocationEntry,
     options?: RevokeOptions,
   ): Promise<RevokeResult> {
+    checkRevocation(entry, options)
     const key = revocationKey(this.prefix, target)
     const current = this.get(key)
-    if (current !== undefined && target.kind !== 'jti' && decodeEntry(current).at >= entry.at) {
-      return { applied: false, entry: decodeEntry(current), notified: 0 }
+    if (current !== undefined && target.kind !== 'jti') {
+      const stored = decodeEntry(current)
+      if (keepsStoredCutoff(stored, entry)) return { applied: false, entry: stored, notified: 0 }
     }
-    this.#data.set(key, { value: encodeEntry(entry), expireAt: options?.expireAt })
-    return { applied: true, entry, notified: 0 }
+    const value = encodeEntry(entry)
+    // EXPIREAT takes whole seconds: the Redis store rounds up.
+    const expireAt = options?.expireAt === undefined ? undefined : Math.ceil(options.expireAt)
+    this.#data.set(key, { value, expireAt })
+    return { applied: true, entry: decodeEntry(value), notified: 0 }
   }
 
   async lift(target: RevocationTarget): Promise<{ existed: boolean; notified: number }> {
@@ -71,9 +82,10 @@ export class MemoryRevocationStore implements RevocationStore, RevocationWriter 
     return {
       key,
       entry: v === undefined ? undefined : decodeEntry(v),
+      // Redis's TTL: the milliseconds left, rounded to the nearest second.
       ttlSeconds:
         v !== undefined && expireAt !== undefined
-          ? Math.ceil(expireAt - this.clock.now() / 1000)
+          ? Math.floor((expireAt * 1000 - this.clock.now() + 500) / 1000)
           : undefined,
     }
   }
@@ -86,7 +98,8 @@ export class MemoryRevocationStore implements RevocationStore, RevocationWriter 
   private get(key: string): string | undefined {
     const e = this.#data.get(key)
     if (e === undefined) return undefined
-    if (e.expireAt !== undefined && e.expireAt * 1000 <= this.clock.now()) {
+    // Redis drops a key once its clock is strictly past the expiry.
+    if (e.expireAt !== undefined && this.clock.now() > e.expireAt * 1000) {
       this.#data.delete(key)
       return undefined
     }

@@ -18,6 +18,8 @@ import { LookupBreaker } from './lookup-breaker'
 import { sharedRedis, waitReady, type RedisClient, type SharedRedis } from './redis-clients'
 import {
   isRevocationUnavailable,
+  checkRevocation,
+  keepsStoredCutoff,
   RevocationUnavailableError,
   type InspectResult,
   type RevocationStore,
@@ -49,26 +51,35 @@ export interface RedisRevocationStoreOptions {
 
 /**
  * Stores or refreshes a revocation and announces it, atomically (one script, one round trip).
- * A cutoff (ARGV[2] not empty) never moves earlier: a stored later cutoff is kept.
- * KEYS[1] key; ARGV: value, cutoff-or-'', expire-at-or-'', channel, message.
- * Returns {applied 0|1, stored value, subscribers reached}.
+ * KEYS[1] key; ARGV: value, expire-at-or-'', channel, message, expected, expected value.
+ * `expected` '' writes unconditionally (a jti); otherwise the write happens only if the key is
+ * still as the caller read it: 'none' (absent), 'other' (a key of another type), or 'string'
+ * holding exactly the expected value. Returns {1, subscribers reached} or {0} when it changed.
+ * The script compares and never reads a value: what a stored value means is decided in one place,
+ * keys.ts decodeEntry, as lookups decide it.
  */
 const REVOKE_SCRIPT = `
-local cur = redis.call('GET', KEYS[1])
-if cur and ARGV[2] ~= '' then
-  local at = tonumber(cur)
-  if not at then
-    local ok, decoded = pcall(cjson.decode, cur)
-    if ok and type(decoded) == 'table' then at = tonumber(decoded['at']) end
-  end
-  if at and at >= tonumber(ARGV[2]) then return {0, cur, 0} end
+if ARGV[5] ~= '' then
+  local kind = redis.call('TYPE', KEYS[1]).ok
+  local other = kind ~= 'none' and kind ~= 'string'
+  if kind ~= ARGV[5] and not (ARGV[5] == 'other' and other) then return {0} end
+  if kind == 'string' and redis.call('GET', KEYS[1]) ~= ARGV[6] then return {0} end
 end
 redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end
-return {1, ARGV[1], redis.call('PUBLISH', ARGV[4], ARGV[5])}
+if ARGV[2] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+return {1, redis.call('PUBLISH', ARGV[3], ARGV[4])}
 `
 
-/** KEYS[1] key; ARGV: channel, message. Returns {keys deleted, subscribers reached}. */
+/** KEYS[1] key. Returns {type} or, for a string key, {'string', value}; works on Cluster too. */
+const READ_ONE_SCRIPT = `
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'string' then return {kind, redis.call('GET', KEYS[1])} end
+return {kind}
+`
+
+/** A cutoff revoke reads, decides, then writes if the key did not change; this many tries. */
+const REVOKE_ATTEMPTS = 5
+
 /**
  * The read of one lookup, in one round trip like MGET, but never blind to a key's type: MGET
  * answers nil for a key that holds a hash or a list, which would read as "not revoked", while
@@ -95,6 +106,7 @@ function readableGet(client: Cluster, key: string): Promise<string | null> {
   })
 }
 
+/** KEYS[1] key; ARGV: channel, message. Returns {keys deleted, subscribers reached}. */
 const LIFT_SCRIPT = `
 local n = redis.call('DEL', KEYS[1])
 return {n, redis.call('PUBLISH', ARGV[1], ARGV[2])}
@@ -188,30 +200,57 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
       : (client.eval(READ_SCRIPT, keys.length, ...keys) as Promise<(string | null)[]>)
   }
 
+  /**
+   * A jti: one round trip. A cutoff: two, read then compare-and-write, so that "is the stored
+   * cutoff later?" is answered by decodeEntry and {@link keepsStoredCutoff}, exactly as the
+   * memory store and the lookups read it (a Lua reading of its own disagreed on values such as
+   * `5e3` or `{"at":"5000"}`). A concurrent writer makes it read again.
+   */
   async revoke(
     target: RevocationTarget,
     entry: RevocationEntry,
     options?: RevokeOptions,
   ): Promise<RevokeResult> {
+    checkRevocation(entry, options)
     const key = revocationKey(this.options.prefix, target)
     const value = encodeEntry(entry)
-    const cutoff = target.kind === 'jti' ? '' : String(entry.at)
     const expireAt = options?.expireAt === undefined ? '' : String(Math.ceil(options.expireAt))
-    const reply = await this.bounded('revoke', async () => {
+    const event = encodeEvent({ op: 'revoke', key })
+    return this.bounded('revoke', async () => {
       await this.ready()
-      return this.#client.eval(
-        REVOKE_SCRIPT,
-        1,
-        key,
-        value,
-        cutoff,
-        expireAt,
-        this.#channel,
-        encodeEvent({ op: 'revoke', key }),
+      for (let attempt = 0; attempt < REVOKE_ATTEMPTS; attempt++) {
+        let expected: [string, string] = ['', '']
+        if (target.kind !== 'jti') {
+          const [kind, current] = (await this.#client.eval(READ_ONE_SCRIPT, 1, key)) as [
+            string,
+            string | undefined,
+          ]
+          if (kind === 'string' && current !== undefined) {
+            const stored = decodeEntry(current)
+            if (keepsStoredCutoff(stored, entry))
+              return { applied: false, entry: stored, notified: 0 }
+            expected = ['string', current]
+          } else {
+            expected = [kind === 'none' ? 'none' : 'other', '']
+          }
+        }
+        const reply = (await this.#client.eval(
+          REVOKE_SCRIPT,
+          1,
+          key,
+          value,
+          expireAt,
+          this.#channel,
+          event,
+          ...expected,
+        )) as [number, number | undefined]
+        if (reply[0] === 1)
+          return { applied: true, entry: decodeEntry(value), notified: reply[1] ?? 0 }
+      }
+      throw new RevocationUnavailableError(
+        `revoke: ${key} changed under each of ${REVOKE_ATTEMPTS} attempts (concurrent writers)`,
       )
     })
-    const [applied, stored, notified] = reply as [number, string, number]
-    return { applied: applied === 1, entry: decodeEntry(stored), notified }
   }
 
   async lift(target: RevocationTarget): Promise<{ existed: boolean; notified: number }> {

@@ -41,7 +41,8 @@ export interface InspectResult {
 export interface RevocationWriter {
   /**
    * Stores a revocation. A cutoff never moves earlier: if a later one is stored it is kept
-   * (lift it first to move it back). A jti entry is always written.
+   * (lift it first to move it back); see {@link keepsStoredCutoff}. A jti entry is always written.
+   * @throws RangeError when `entry.at` or `options.expireAt` is not a finite number.
    */
   revoke(
     target: RevocationTarget,
@@ -52,6 +53,27 @@ export interface RevocationWriter {
   lift(target: RevocationTarget): Promise<{ readonly existed: boolean; readonly notified: number }>
   /** Reads one target without the cache, with its key and TTL, for `status`. */
   inspect(target: RevocationTarget): Promise<InspectResult>
+}
+
+/**
+ * The one rule both stores follow on a cutoff revoke: keep what is stored when it is a cutoff at
+ * or after `next.at`. `stored` is the stored value read as a lookup reads it (decodeEntry); a
+ * value a lookup cannot read (a cutoff of +Infinity, which refuses every token) is replaced, so a
+ * revoke repairs it rather than report a cutoff that does not exist.
+ */
+export function keepsStoredCutoff(stored: RevocationEntry, next: RevocationEntry): boolean {
+  return Number.isFinite(stored.at) && stored.at >= next.at
+}
+
+/** Refuses a revocation no store can hold faithfully. */
+export function checkRevocation(entry: RevocationEntry, options?: RevokeOptions): void {
+  if (!Number.isFinite(entry.at)) {
+    throw new RangeError(`revocation at must be a finite number of seconds, got ${entry.at}`)
+  }
+  const expireAt = options?.expireAt
+  if (expireAt !== undefined && !Number.isFinite(expireAt)) {
+    throw new RangeError(`revocation expireAt must be finite Unix seconds, got ${expireAt}`)
+  }
 }
 
 /**

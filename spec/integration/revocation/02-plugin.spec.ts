@@ -8,14 +8,10 @@ import { run } from '../../../cli/index'
 import type { CliIO } from '../../../cli/common'
 import { JwtRevocationHandler } from '../../../plugins/jwt-revocation/handler'
 import { closeSharedRedis } from '../../../plugins/shared/revocation/redis-clients'
-import {
-  forgetSharedRevocationStores,
-  sharedRevocationStore,
-} from '../../../plugins/shared/revocation/redis-revocation-store'
-import { parseRedisSettings } from '../../../plugins/shared/schema/redis-fields'
+import { forgetSharedRevocationStores } from '../../../plugins/shared/revocation/redis-revocation-store'
 import { MemoryLogger } from '../../helpers/logger'
 import { PLUGIN_PROCESS } from './helpers/plugin-process'
-import { request, token, within } from './helpers/plugin-requests'
+import { cacheLiveWithin, observedPlugin, request, token, within } from './helpers/plugin-requests'
 import {
   cleanupTestKeys,
   noRedisReason,
@@ -60,6 +56,9 @@ const builtHandler = `${DIST}/plugins/jwt-revocation/handler.js`
         { ...STORE_TESTS, redis: { url }, key_prefix: prefix, ...over },
         { logger: new MemoryLogger() },
       )
+    /** The same, with a view of its store's cache. */
+    const observed = (prefix: string, over: Record<string, unknown> = {}) =>
+      observedPlugin({ ...STORE_TESTS, redis: { url }, key_prefix: prefix, ...over })
 
     it('refuses, on the very next request, a jti revoked with the CLI', async () => {
       const prefix = testPrefix('cli-jti')
@@ -126,11 +125,13 @@ const builtHandler = `${DIST}/plugins/jwt-revocation/handler.js`
 
     it('invalidates a warm cache over pub/sub well within 1 s, though cache_ttl_ms is 60 s', async () => {
       const prefix = testPrefix('pubsub')
-      const handler = plugin(prefix, { cache_ttl_ms: 60_000 })
+      const p = observed(prefix, { cache_ttl_ms: 60_000 })
+      const handler = p.handler
       const jwt = token({ jti: 'cached', sub: 'carol' })
-      // Warm: the first request connects and subscribes; later ones are answered from the cache.
+      // Warm: the first request connects and subscribes; once the cache is live, the next
+      // request fills it and later ones are answered from it.
       await within(2000, async () => (await request(handler, jwt)).status === 200)
-      await new Promise((r) => setTimeout(r, 200))
+      await cacheLiveWithin(2000, p)
       expect((await request(handler, jwt)).status).toBe(200)
       const revoker = new Redis(url)
       const t0 = performance.now()
@@ -148,19 +149,16 @@ const builtHandler = `${DIST}/plugins/jwt-revocation/handler.js`
 
     it('without an announcement, the cache TTL bounds staleness', async () => {
       const prefix = testPrefix('ttl')
-      const handler = plugin(prefix, { cache_ttl_ms: 300 })
+      const p = observed(prefix, { cache_ttl_ms: 300 })
+      const handler = p.handler
       const jwt = token({ jti: 'ttl', sub: 'dave' })
-      await within(2000, async () => (await request(handler, jwt)).status === 200)
-      // The handler's store (the process-wide one for these settings): wait until its cache is
-      // live instead of sleeping, so the test cannot pass with a cache that never served.
-      const store = sharedRevocationStore(
-        parseRedisSettings({ url }),
-        { prefix, timeoutMs: 250, cacheTtlMs: 300 },
-        new MemoryLogger(),
-      )
-      await within(2000, () => Promise.resolve(store.cacheLive))
-      await request(handler, jwt) // cached "absent" now, for at most 300 ms
       const raw = new Redis(url)
+      await raw.ping() // connected before the 300 ms start
+      await within(2000, async () => (await request(handler, jwt)).status === 200)
+      // Wait until the handler's cache is live instead of sleeping, so the test cannot pass with
+      // a cache that never served.
+      await cacheLiveWithin(2000, p)
+      await request(handler, jwt) // cached "absent" now, for at most 300 ms
       await raw.set(`${prefix}jti:ttl`, '{"at":1}') // no PUBLISH
       // The cache answers for the rest of its TTL (the staleness a lost announcement costs)...
       expect((await request(handler, jwt)).status).toBe(200)
@@ -172,14 +170,25 @@ const builtHandler = `${DIST}/plugins/jwt-revocation/handler.js`
 
     it('never caches a revocation: it holds on every request, and a lift takes effect at once', async () => {
       const prefix = testPrefix('no-cache-revoked')
-      const handler = plugin(prefix, { cache_ttl_ms: 60_000 })
+      const p = observed(prefix, { cache_ttl_ms: 60_000 })
+      const handler = p.handler
       const jwt = token({ jti: 'held', sub: 'erin' })
       await within(2000, async () => (await request(handler, jwt)).status === 200)
+      // A live cache, or "never caches" would hold trivially.
+      await cacheLiveWithin(2000, p)
       expect(await cli('revoke', 'jti', '--token', jwt, '--key-prefix', prefix)).toBe(0)
       await within(1000, async () => (await request(handler, jwt)).status === 401)
       for (let i = 0; i < 20; i++) expect((await request(handler, jwt)).status).toBe(401)
       expect(await cli('revoke', 'lift', 'jti', 'held', '--key-prefix', prefix)).toBe(0)
       expect((await request(handler, jwt)).status).toBe(200)
+      // Even a lift nobody announces (DEL by hand) takes effect on the next request: nothing
+      // remembered the revocation.
+      expect(await cli('revoke', 'jti', '--token', jwt, '--key-prefix', prefix)).toBe(0)
+      await within(1000, async () => (await request(handler, jwt)).status === 401)
+      const raw = new Redis(url)
+      await raw.del(`${prefix}jti:held`)
+      expect((await request(handler, jwt)).status).toBe(200)
+      await raw.quit()
     })
 
     const noDist = existsSync(builtHandler) ? undefined : 'SKIPPED: dist/ not built (npm run build)'
@@ -195,16 +204,21 @@ const builtHandler = `${DIST}/plugins/jwt-revocation/handler.js`
           JSON.stringify(config),
         ])
         const lines = createInterface({ input: child.stdout })
-        const pending = new Map<number, (v: { status: number }) => void>()
+        const pending = new Map<number, (v: { status: number; cacheLive: boolean }) => void>()
         let ready!: () => void
         const isReady = new Promise<void>((r) => (ready = r))
         lines.on('line', (l) => {
-          const msg = JSON.parse(l) as { ready?: boolean; id?: number; status: number }
+          const msg = JSON.parse(l) as {
+            ready?: boolean
+            id?: number
+            status: number
+            cacheLive: boolean
+          }
           if (msg.ready === true) ready()
           else if (msg.id !== undefined) pending.get(msg.id)?.(msg)
         })
         let next = 0
-        const ask = (jwt: string): Promise<{ status: number }> =>
+        const ask = (jwt: string): Promise<{ status: number; cacheLive: boolean }> =>
           new Promise((resolveReply) => {
             const id = next++
             pending.set(id, resolveReply)
@@ -214,8 +228,13 @@ const builtHandler = `${DIST}/plugins/jwt-revocation/handler.js`
           await isReady
           const jwt = token({ jti: 'remote', sub: 'frank' })
           await within(3000, async () => (await ask(jwt)).status === 200)
-          await new Promise((r) => setTimeout(r, 200))
-          expect((await ask(jwt)).status).toBe(200) // cached in the child now
+          // The child's cache is live (it reports it with each answer), then filled.
+          await within(3000, async () => (await ask(jwt)).cacheLive)
+          expect((await ask(jwt)).status).toBe(200) // cached in the child now…
+          const raw = new Redis(url)
+          await raw.set(`${prefix}jti:remote`, '{"at":1}') // …so a write nobody announces…
+          expect((await ask(jwt)).status).toBe(200) // …is not seen: only pub/sub can reach it
+          await raw.quit()
           const t0 = performance.now()
           expect(await cli('revoke', 'jti', '--token', jwt, '--key-prefix', prefix)).toBe(0)
           await within(1000, async () => (await ask(jwt)).status === 401, 5)

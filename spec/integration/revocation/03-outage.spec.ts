@@ -1,10 +1,11 @@
+import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { quietCli } from './helpers/cli'
 import { JwtRevocationHandler } from '../../../plugins/jwt-revocation/handler'
 import { closeSharedRedis } from '../../../plugins/shared/revocation/redis-clients'
 import { forgetSharedRevocationStores } from '../../../plugins/shared/revocation/redis-revocation-store'
 import { MemoryLogger } from '../../helpers/logger'
-import { request, token, within } from './helpers/plugin-requests'
+import { cacheLiveWithin, observedPlugin, request, token, within } from './helpers/plugin-requests'
 import { noPrivateRedisReason, PrivateRedis, testPrefix } from './helpers/redis-server'
 import { STORE_TESTS } from './helpers/plugin-requests'
 
@@ -49,9 +50,17 @@ const skip = noPrivateRedisReason()
       return { handler, logger }
     }
 
-    /** Sends requests back to back with fresh jtis (never cached) and records each decision. */
-    async function traffic(handler: JwtRevocationHandler, during: () => Promise<void>) {
-      const results: { status: number; code: unknown; ms: number }[] = []
+    type Decision = { status: number; code: unknown; ms: number }
+
+    /**
+     * Sends requests back to back with fresh jtis (never cached) and records each decision;
+     * `during` sees the decisions so far and returns when the scenario has played out.
+     */
+    async function traffic(
+      handler: JwtRevocationHandler,
+      during: (results: readonly Decision[]) => Promise<void>,
+    ) {
+      const results: Decision[] = []
       let stop = false
       const loop = (async () => {
         let i = 0
@@ -60,22 +69,43 @@ const skip = noPrivateRedisReason()
           await new Promise((r) => setTimeout(r, 5))
         }
       })()
-      await during()
-      stop = true
-      await loop
+      try {
+        await during(results)
+      } finally {
+        stop = true
+        await loop
+      }
       return results
+    }
+
+    /** Polls until the decisions after `from` hold one that `outage` recognises, and 5 more. */
+    async function outageSeen(
+      results: readonly Decision[],
+      from: number,
+      outage: (r: Decision) => boolean,
+    ): Promise<void> {
+      await within(5000, () => {
+        const first = results.findIndex((r, i) => i >= from && outage(r))
+        return Promise.resolve(first >= 0 && results.length - first > 5)
+      })
     }
 
     it('fail_closed: Redis stopped mid-traffic turns into 503s, each decided within the bound, and recovers', async () => {
       const { handler } = plugin(testPrefix('stop-closed'), { cache_ttl_ms: 0 })
-      const results = await traffic(handler, async () => {
+      let stoppedAt = 0
+      const results = await traffic(handler, async (seen) => {
         await within(
           2000,
           async () => (await request(handler, token({ jti: 'warm' }))).status === 200,
         )
         await server.stop()
-        await new Promise((r) => setTimeout(r, 500))
+        stoppedAt = seen.length
+        await outageSeen(seen, stoppedAt, (r) => r.status === 503)
       })
+      // Once the outage is seen, every decision is the 503: none passes on a stale connection.
+      const firstOutage = results.findIndex((r, i) => i >= stoppedAt && r.status === 503)
+      expect(firstOutage).toBeGreaterThanOrEqual(0)
+      expect(results.slice(firstOutage).every((r) => r.status === 503)).toBe(true)
       const statuses = new Set(results.map((r) => r.status))
       expect([...statuses].every((s) => s === 200 || s === 503)).toBe(true)
       expect(results.at(-1)).toMatchObject({ status: 503, code: 'ERR_REVOCATION_UNAVAILABLE' })
@@ -94,13 +124,20 @@ const skip = noPrivateRedisReason()
         cache_ttl_ms: 0,
         on_unavailable: 'fail_open',
       })
-      const results = await traffic(handler, async () => {
+      const unavailable = (): boolean =>
+        logger.lines.some((l) => l.level === 'warn' && /fail_open/.test(l.message))
+      const results = await traffic(handler, async (seen) => {
         await within(
           2000,
           async () => (await request(handler, token({ jti: 'warm' }))).status === 200,
         )
+        expect(unavailable()).toBe(false)
         await server.stop()
-        await new Promise((r) => setTimeout(r, 500))
+        // Until the plugin has logged the outage, and decided 5 more requests after it.
+        const from = seen.length
+        await within(5000, () => Promise.resolve(unavailable()))
+        const logged = seen.length
+        await within(5000, () => Promise.resolve(seen.length - Math.max(from, logged) > 5))
       })
       expect(results.every((r) => r.status === 200)).toBe(true)
       expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(DECISION_BOUND_MS)
@@ -134,10 +171,25 @@ const skip = noPrivateRedisReason()
     })
 
     it('drops the cache when Redis goes away: a cached token is not waved through under fail_closed', async () => {
-      const { handler } = plugin(testPrefix('cache-drop'), { cache_ttl_ms: 60_000 })
+      const prefix = testPrefix('cache-drop')
+      const p = observedPlugin({
+        ...STORE_TESTS,
+        redis: { url: server.url },
+        key_prefix: prefix,
+        timeout_ms: 200,
+        cache_ttl_ms: 60_000,
+      })
+      const handler = p.handler
       const jwt = token({ jti: 'cached-then-down' })
       await within(2000, async () => (await request(handler, jwt)).status === 200)
-      await new Promise((r) => setTimeout(r, 200))
+      // The cache must be live and hold this token's "absent" before Redis goes, or the 503
+      // below would prove nothing: a write nobody announces is not seen, so it is cached.
+      await cacheLiveWithin(2000, p)
+      expect((await request(handler, jwt)).status).toBe(200)
+      const raw = new Redis(server.url)
+      await raw.set(`${prefix}jti:cached-then-down`, '{"at":1}')
+      await raw.quit()
+      expect((await request(handler, jwt)).status).toBe(200)
       await server.stop()
       await within(1000, async () => (await request(handler, jwt)).status === 503)
     })

@@ -10,7 +10,7 @@ import {
 } from '../../../plugins/shared/revocation/redis-revocation-store'
 import { parseRedisSettings } from '../../../plugins/shared/schema/redis-fields'
 import { MemoryLogger } from '../../helpers/logger'
-import { request, token, within } from './helpers/plugin-requests'
+import { cacheLiveWithin, observedPlugin, request, token, within } from './helpers/plugin-requests'
 import {
   ClusterDeployment,
   command,
@@ -34,6 +34,27 @@ jest.retryTimes(2, { logErrorsBeforeRetry: true })
  * a Sentinel group (master, replica, two Sentinels) and a three-master Cluster. The plugin is
  * configured only through its `redis` record; nothing here talks to it by URL.
  */
+
+/**
+ * Polls until the token is refused as revoked (401). While the client is still following a
+ * failover the plugin may answer 503 (fail_closed: the decision deferred, never a pass); a 200
+ * at any point fails at once.
+ */
+async function refusedThroughFailover(
+  handler: Parameters<typeof request>[0],
+  jwt: string,
+  consumer?: Parameters<typeof request>[2],
+): Promise<void> {
+  await within(
+    10_000,
+    async () => {
+      const { status } = await request(handler, jwt, consumer)
+      if (status !== 401 && status !== 503) throw new Error(`a revoked token got ${status}`)
+      return status === 401
+    },
+    50,
+  )
+}
 
 /** The bound a decision must come within while Redis misbehaves (as in 03-outage). */
 const DECISION_BOUND_MS = 1500
@@ -128,13 +149,18 @@ function writerFor(
   return { redis, store }
 }
 
-/** Sends requests back to back for `jwt` (or fresh jtis) while `during` runs. */
+type Decision = { status: number; code: unknown; ms: number }
+
+/**
+ * Sends requests back to back for `jwt` (or fresh jtis) while `during` runs; `during` sees the
+ * decisions so far, so it can wait for what the traffic shows instead of sleeping.
+ */
 async function traffic(
   handler: JwtRevocationHandler,
   jwt: (() => string) | string,
-  during: () => Promise<void>,
-): Promise<{ status: number; code: unknown; ms: number }[]> {
-  const results: { status: number; code: unknown; ms: number }[] = []
+  during: (results: readonly Decision[]) => Promise<void>,
+): Promise<Decision[]> {
+  const results: Decision[] = []
   let stop = false
   const loop = (async () => {
     while (!stop) {
@@ -143,7 +169,7 @@ async function traffic(
     }
   })()
   try {
-    await during()
+    await during(results)
   } finally {
     stop = true
     await loop
@@ -182,7 +208,9 @@ const skipSentinel = noSentinelReason()
         { logger: new MemoryLogger() },
       )
     const master = async (): Promise<RedisProcess> =>
-      waitFor('a master', 5000, () => d.currentMaster())
+      // Generous: a retry after a failover finds the deployment still settling (the old master
+      // rejoining as a replica, the Sentinels agreeing on the new one).
+      waitFor('a master', 20_000, () => d.currentMaster())
     const viaSentinels = (): string[] => [
       ...d.sentinelAddresses.flatMap((a) => ['--sentinel', a]),
       '--sentinel-master',
@@ -268,11 +296,17 @@ const skipSentinel = noSentinelReason()
 
     it('invalidates a warm cache over pub/sub through Sentinel discovery, well within 1 s', async () => {
       const prefix = 'sentinel-pubsub:'
-      const handler = plugin(prefix, { cache_ttl_ms: 60_000 })
+      const p = observedPlugin({
+        ...STORE_TESTS,
+        redis: record,
+        key_prefix: prefix,
+        cache_ttl_ms: 60_000,
+      })
+      const handler = p.handler
       const w = writer(prefix)
       const jwt = token({ jti: 'cached', sub: 'frank' })
       await within(3000, async () => (await request(handler, jwt)).status === 200)
-      await sleep(200)
+      await cacheLiveWithin(3000, p)
       expect((await request(handler, jwt)).status).toBe(200)
       const m = await master()
       // A write that does not PUBLISH is served stale: the answer really comes from the cache…
@@ -349,7 +383,7 @@ const skipSentinel = noSentinelReason()
           expect(await command(promoted.port, 'GET', revocationKey(prefix, c.target))).toMatch(
             /"at":/,
           )
-          expect((await request(handler, c.jwt, c.consumer)).status).toBe(401)
+          await refusedThroughFailover(handler, c.jwt, c.consumer)
         }
         // New writes go to the new master, through the writer's own rediscovery.
         await w.revoke({ kind: 'jti', jti: 'after-failover' }, { at: now() })
@@ -359,15 +393,13 @@ const skipSentinel = noSentinelReason()
           await quietCliVia(viaSentinels(), prefix)('revoke', 'jti', 'cli-after', '--exp', 'never'),
         ).toBe(0)
         expect(await command(promoted.port, 'EXISTS', `${prefix}jti:cli-after`)).toBe(1)
-        expect((await request(handler, token({ jti: 'after-failover', sub: 'x' }))).status).toBe(
-          401,
-        )
+        await refusedThroughFailover(handler, token({ jti: 'after-failover', sub: 'x' }))
         // A brand-new plugin process finds the new master too.
         await closeSharedRedis()
         forgetSharedRevocationStores()
         const fresh = plugin(prefix)
         await within(3000, async () => (await request(fresh, revoked.jwt)).status !== 503, 50)
-        for (const c of cases) expect((await request(fresh, c.jwt, c.consumer)).status).toBe(401)
+        for (const c of cases) await refusedThroughFailover(fresh, c.jwt, c.consumer)
       } finally {
         // Back, as a replica of the new master: a retry of this test has one to promote.
         await old.start().catch(() => undefined)
@@ -399,9 +431,15 @@ const skipSentinel = noSentinelReason()
         const { to } = await own.failover(20_000)
         // Sentinel names the new master, and the revocation is there: it must never pass now.
         await command(to.port, 'SET', 'graceful:jti:moved', '{"at":1}')
-        const results = await traffic(handler, jwt, () => sleep(2000))
+        // Until the revocation has held on 50 requests in a row (bounded).
+        const results = await traffic(handler, jwt, (seen) =>
+          within(10_000, () =>
+            Promise.resolve(seen.length >= 50 && seen.slice(-50).every((r) => r.status === 401)),
+          ).then(() => undefined),
+        )
         // Sentinel's switch reaches the client within a moment (a request or two may still read
         // the old master), then the revocation holds on every request.
+        expect(results.length).toBeGreaterThanOrEqual(50)
         const lastPass = results.map((r) => r.status).lastIndexOf(200)
         const passedUntilMs = results.slice(0, lastPass + 1).reduce((t, r) => t + r.ms + 5, 0)
         expect(passedUntilMs).toBeLessThan(1000)
@@ -529,7 +567,14 @@ const skipCluster = noClusterReason()
 
     it('invalidates a warm cache over pub/sub though the key lives on another node than the subscription', async () => {
       const prefix = 'cluster-pubsub:'
-      const handler = plugin(prefix, { cache_ttl_ms: 60_000, check: ['jti'] })
+      const p = observedPlugin({
+        ...STORE_TESTS,
+        redis: record,
+        key_prefix: prefix,
+        cache_ttl_ms: 60_000,
+        check: ['jti'],
+      })
+      const handler = p.handler
       await within(3000, async () => (await request(handler, token({ jti: 'w' }))).status === 200)
       // Which node holds the plugin's subscription?
       const subscribed = await waitFor('the subscription', 3000, async () => {
@@ -546,7 +591,8 @@ const skipCluster = noClusterReason()
       }
       const jwt = token({ jti, sub: 'grace' })
       await within(3000, async () => (await request(handler, jwt)).status === 200)
-      await sleep(200)
+      await cacheLiveWithin(3000, p)
+      expect((await request(handler, jwt)).status).toBe(200) // fills the cache
       const owner = await c.nodeOf(`${prefix}jti:${jti}`)
       await command(owner.port, 'SET', `${prefix}jti:${jti}`, '{"at":1}') // no PUBLISH…
       expect((await request(handler, jwt)).status).toBe(200) // …served from the cache
@@ -563,12 +609,20 @@ const skipCluster = noClusterReason()
       const fresh = (): string => token({ jti: `t-${i++}`, sub: `load-${i}` })
       await within(3000, async () => (await request(handler, fresh())).status === 200)
       const victim = c.nodes[1] as RedisProcess
-      const results = await traffic(handler, fresh, async () => {
-        await sleep(200)
+      let killedAt = 0
+      const results = await traffic(handler, fresh, async (seen) => {
+        // Mid-traffic: some decisions before the kill…
+        await within(5000, () => Promise.resolve(seen.length >= 10))
+        killedAt = seen.length
         await victim.stop('SIGKILL')
         await c.waitState('fail', 10_000)
-        await sleep(500)
+        // …and after it, until a 503 and 5 more decisions have come.
+        await within(5000, () => {
+          const first = seen.findIndex((r, i) => i >= killedAt && r.status === 503)
+          return Promise.resolve(first >= 0 && seen.length - first > 5)
+        })
       })
+      expect(results.slice(0, killedAt).some((r) => r.status === 200)).toBe(true)
       expect([...new Set(results.map((r) => r.status))].every((s) => s === 200 || s === 503)).toBe(
         true,
       )

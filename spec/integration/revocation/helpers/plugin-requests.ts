@@ -1,6 +1,9 @@
-import type { JwtRevocationHandler } from '../../../../plugins/jwt-revocation/handler'
+import { defaultStore, JwtRevocationHandler } from '../../../../plugins/jwt-revocation/handler'
+import type { Logger } from '../../../../plugins/shared/logger'
 import type { KongConsumer } from '../../../../plugins/shared/pdk/port'
+import { RedisRevocationStore } from '../../../../plugins/shared/revocation/redis-revocation-store'
 import { FakeKong } from '../../../helpers/fake-kong'
+import { MemoryLogger } from '../../../helpers/logger'
 
 /**
  * Config these tests give the plugin: they exercise the store (Redis, its outages, its cache),
@@ -47,4 +50,34 @@ export async function within(
     await new Promise((r) => setTimeout(r, intervalMs))
   }
   throw new Error(`condition not met within ${ms} ms`)
+}
+
+/**
+ * A jwt-revocation handler on the process-wide Redis store, as in production, with a view of that
+ * store (created on the first request) so a test can wait until its cache is live instead of
+ * sleeping and hoping it is.
+ */
+export function observedPlugin(
+  config: Record<string, unknown>,
+  logger: Logger = new MemoryLogger(),
+): { handler: JwtRevocationHandler; cacheLive: () => boolean } {
+  let store: RedisRevocationStore | undefined
+  const handler = new JwtRevocationHandler(config, {
+    logger,
+    storeFor: (parsed, log) => {
+      const s = defaultStore(parsed, log)
+      if (!(s instanceof RedisRevocationStore)) throw new Error('not the Redis store')
+      store = s
+      return s
+    },
+  })
+  return { handler, cacheLive: () => store?.cacheLive === true }
+}
+
+/** Resolves once the handler's absence cache is live (subscribed); throws past `ms`. */
+export async function cacheLiveWithin(
+  ms: number,
+  plugin: { cacheLive: () => boolean },
+): Promise<void> {
+  await within(ms, () => Promise.resolve(plugin.cacheLive()))
 }

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from '@jest/globals'
 import { labelled } from '../../../helpers/labelled'
 import { ConsumerJwtHandler } from '../../../../plugins/consumer-jwt/handler'
+import { CATALOGUE } from '../../../../plugins/shared/errors'
 import { FakeKong } from '../../../helpers/fake-kong'
 import { MemoryLogger } from '../../../helpers/logger'
 import { HS_SECRET, mint, secretKey } from '../../../helpers/tokens'
@@ -65,6 +66,10 @@ describe('consumer-jwt: (fuzz: whatever the client sends)', () => {
           labelled(kong.exitResult, `value ${JSON.stringify(value)}`).toBeDefined()
           expect(kong.exitResult?.status).toBeGreaterThanOrEqual(400)
           expect(kong.exitResult?.status).toBeLessThan(500)
+          // Catalogued: the code is one of ours, with the catalogue's status.
+          const code = String(kong.exitResult?.body['code'])
+          expect(Object.keys(CATALOGUE)).toContain(code)
+          expect(kong.exitResult?.status).toBe(CATALOGUE[code as keyof typeof CATALOGUE].status)
           expect(kong.authenticated).toBeUndefined()
         },
       ),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import fc from 'fast-check'
 import { PluginError } from '../../../../plugins/shared/errors'
 import { runPhase, tryParse, type PhaseOptions } from '../../../../plugins/shared/pdk/boundary'
 import type { Pdk } from '../../../../plugins/shared/pdk/port'
@@ -84,6 +85,47 @@ describe('boundary: (runPhase fails closed)', () => {
     expect(logger.text()).toContain('error after the phase deadline: late failure')
   })
 
+  it('answers a PluginError thrown synchronously with its catalogue refusal, not a 500', async () => {
+    const kong = new FakeKong()
+    const { options: o } = options()
+    await expect(
+      runPhase(kong, ok, o, () => {
+        throw new PluginError('ERR_TOKEN_MISSING', 'no Authorization header')
+      }),
+    ).resolves.toBeUndefined()
+    expect(kong.exitResult?.status).toBe(401)
+    expect(kong.exitResult?.body.code).toBe('ERR_TOKEN_MISSING')
+  })
+
+  it('answers at the deadline without waiting for the work, and refuses the PDK to work that goes on after it', async () => {
+    const kong = new FakeKong()
+    const { options: o, logger } = options({ deadlineMs: 20 })
+    let resume: () => void = () => undefined
+    let late: Promise<unknown> | undefined
+    const t0 = performance.now()
+    await runPhase(kong, ok, o, async (pdk: Pdk) => {
+      await new Promise<void>((r) => {
+        resume = r
+      })
+      pdk.response.exit(403, { message: 'too late' }, {})
+      late = pdk.request.getHeaders()
+      await late
+    })
+    // Resolved at the deadline, the work still parked: a 500, not the work's answer.
+    expect(performance.now() - t0).toBeLessThan(1000)
+    expect(kong.exitResult?.status).toBe(500)
+    expect(kong.exitResult?.body.code).toBe('ERR_INTERNAL')
+    resume()
+    await new Promise((r) => setImmediate(r))
+    // The late exit is ignored and the late call rejects without reaching Kong…
+    await expect(late).rejects.toBeInstanceOf(Error)
+    expect(kong.calls).toEqual(['kong.response.exit'])
+    expect(kong.exitResult?.status).toBe(500)
+    // …and that refusal is not reported as an error of its own.
+    await new Promise((r) => setImmediate(r))
+    expect(logger.lines.map((l) => l.message)).toEqual(['test: phase exceeded 20 ms'])
+  })
+
   it('lets nothing run after an exit: the next PDK call rejects and the phase ends quietly', async () => {
     const kong = new FakeKong()
     const { options: o, logger } = options()
@@ -144,6 +186,36 @@ describe('respond: (RFC 6750 challenges)', () => {
     const r = refusal('ERR_SCOPE_INSUFFICIENT', 'a"b\\c\r\nd€', { scope: 'orders:read "x"' })
     expect(r.headers['WWW-Authenticate']).toBe(
       'Bearer realm="abcd", error="insufficient_scope", error_description="Insufficient scope", scope="orders:read x"',
+    )
+  })
+
+  it('keeps every challenge a valid quoted-string whatever the realm and scope hold (any string)', () => {
+    // RFC 9110 §5.6.4 quoted-string without quoted-pairs: printable ASCII except " and \.
+    const param = '[a-z_]+="[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*"'
+    const header = new RegExp(`^Bearer ${param}(, ${param})*$`)
+    // Any character, with the ones quoting must handle drawn often.
+    const unit = fc.oneof(
+      fc.constantFrom('"', '\\', '\t', '\r', '\n', '\0', '\x7f', '€', '😀'),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+      fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 1 }),
+    )
+    const text = fc.string({ unit })
+    fc.assert(
+      fc.property(text, text, (realm, scope) => {
+        const value = refusal('ERR_SCOPE_INSUFFICIENT', realm, { scope }).headers[
+          'WWW-Authenticate'
+        ]
+        expect(value).toMatch(header)
+        // What is kept of the realm is its printable ASCII, in order, minus " and \.
+        const kept = [...realm].filter((c) => /^[\x20-\x7e]$/.test(c) && c !== '"' && c !== '\\')
+        expect(value?.startsWith(`Bearer realm="${kept.join('')}", `)).toBe(true)
+      }),
+    )
+  })
+
+  it('drops tab, DEL and other controls from a quoted value', () => {
+    expect(refusal('ERR_TOKEN_MISSING', 'a\tb\x7fc\x00d\x1be').headers['WWW-Authenticate']).toBe(
+      'Bearer realm="abcde"',
     )
   })
 

@@ -4,6 +4,7 @@ import type { JWK, JWTVerifyGetKey } from 'jose'
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { RemoteJwks } from '../../../../../plugins/shared/token/jwks'
 import { keyPair } from '../../../../helpers/tokens'
+import { until } from '../../../../helpers/poll'
 
 let k1: JWK
 let k2: JWK
@@ -121,6 +122,9 @@ describe('remote JWKS', () => {
     endpoint.mode = 'error'
     now = 5000 // stale: a background refresh fails, the old keys keep working
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('PASSED')
+    // The refresh really went to the endpoint and failed (else "while down" proves nothing)…
+    await until('the refresh reached the endpoint', 2000, () => endpoint.hits >= 2)
+    // …and the keys still serve after that failure.
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('PASSED')
   })
 
@@ -129,6 +133,7 @@ describe('remote JWKS', () => {
     endpoint.mode = 'error'
     const jwks = remote(await endpoint.start(), { timeoutMs: 500, cacheTtlMs: 1000, cooldownMs: 0 })
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('ERR_KEY_SOURCE_UNAVAILABLE')
+    expect(endpoint.hits).toBe(1)
   })
 
   it('never makes a request wait longer than the timeout on a hanging endpoint', async () => {
@@ -138,6 +143,9 @@ describe('remote JWKS', () => {
     const started = Date.now()
     expect(await codeOf(jwks.getKey(header('k1'), token))).toBe('ERR_KEY_SOURCE_UNAVAILABLE')
     expect(Date.now() - started).toBeLessThan(1500) // a bound, not a benchmark
+    // It did reach the hanging endpoint and waited for it, not fail fast on something else.
+    expect(endpoint.hits).toBe(1)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150)
   })
 
   it('refuses with ERR_KEY_SOURCE_UNAVAILABLE when nothing listens at the URL', async () => {
