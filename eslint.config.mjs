@@ -132,7 +132,12 @@ export default tseslint.config(
       globals: globals.node,
       sourceType: 'module',
     },
-    rules: { ...js.configs.recommended.rules, ...tseslint.configs.disableTypeChecked.rules },
+    rules: {
+      ...js.configs.recommended.rules,
+      ...tseslint.configs.disableTypeChecked.rules,
+      // @typescript-eslint/no-unused-vars (above, with the `_` convention) reports these already.
+      'no-unused-vars': 'off',
+    },
   },
   {
     files: ['**/*.cjs', 'jest.config.js'],
