@@ -57,7 +57,10 @@ function serve(setup: ServiceSetup): void {
   const server = http.createServer((req, res) => {
     const step = (i: number): void => {
       const mw = chain[i]
-      if (mw === undefined) return handler(res)
+      if (mw === undefined) {
+        handler(res)
+        return
+      }
       mw(req, res, () => step(i + 1))
     }
     step(0)

@@ -36,7 +36,7 @@ function rows(fields: KongSchema, prefix: string, out: string[]): void {
       const path = `${prefix}${name}`
       const extra = constraints(f)
       const type = typeOf(f) + (extra.length > 0 ? ` (${extra.join('; ')})` : '')
-      const description = (f.description ?? '').replace(/\|/g, '\\|')
+      const description = f.description.replace(/\|/g, '\\|')
       out.push(
         `| \`${path}\` | ${type} | ${f.required === true ? 'yes' : ''} | ${defaultOf(f)} | ${description} |`,
       )

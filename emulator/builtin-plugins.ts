@@ -360,7 +360,8 @@ export function verifySignature(jwtToken: DecodedJwt, key: Buffer | string): boo
   } catch {
     throw new LuaError('jwt_parser.lua: Consumer Public Key is Invalid')
   }
-  const size = { ES256: 64, ES384: 96, ES512: 132 }[alg as 'ES256' | 'ES384' | 'ES512']
+  const sizes: Readonly<Record<string, number>> = { ES256: 64, ES384: 96, ES512: 132 }
+  const size = sizes[alg]
   if (size !== undefined && signature.length !== size)
     throw new LuaError(`jwt_parser.lua: Signature must be ${size} bytes.`)
   if (alg.startsWith('PS') && signature.length !== 256)

@@ -89,7 +89,7 @@ export async function demoToken(
   const key = options.signAs === undefined ? s.key : signer(options.signAs, dir).key
   const alg = options.signAs === undefined ? s.alg : signer(options.signAs, dir).alg
   const now = options.now ?? Math.floor(Date.now() / 1000)
-  const payload: Record<string, unknown> = {
+  const claimed: Record<string, unknown> = {
     iss: s.iss,
     aud: AUDIENCE,
     sub: `${consumer}-user`,
@@ -98,7 +98,7 @@ export async function demoToken(
     exp: now + (options.ttl ?? 300),
     ...claims,
   }
-  for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k]
+  const payload = Object.fromEntries(Object.entries(claimed).filter(([, v]) => v !== null))
   return new SignJWT(payload)
     .setProtectedHeader({ alg, typ: 'JWT', ...(s.kid !== undefined ? { kid: s.kid } : {}) })
     .sign(key)

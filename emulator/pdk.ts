@@ -196,7 +196,7 @@ export function encodeQuery(args: Record<string, unknown>): string {
   return parts.join('&')
 }
 
-function entityWithoutNulls<T extends object>(e: T): Record<string, unknown> {
+function entityWithoutNulls(e: object): Record<string, unknown> {
   return Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined && v !== null))
 }
 
@@ -489,7 +489,7 @@ function viaLuaForJson(v: unknown): unknown {
   return v
 }
 
-function serialize(ctx: RequestContext, env: PdkEnvironment): string {
+function serialize(ctx: RequestContext): string {
   const resp = responseGetter(ctx)
   const query = parseQuery(ctx.upstreamQuery ?? ctx.rawQuery)
   const q: Record<string, unknown> = {}
@@ -530,7 +530,6 @@ function serialize(ctx: RequestContext, env: PdkEnvironment): string {
       receive: 0,
     },
   }
-  void env
   return JSON.stringify(data)
 }
 
@@ -820,7 +819,7 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   'kong.ip.is_trusted': () => false,
   'kong.cluster.get_id': () => undefined,
   'kong.plugin.get_id': (ctx) => ctx.currentPlugin?.id,
-  'kong.log.serialize': (ctx, _a, env) => serialize(ctx, env),
+  'kong.log.serialize': (ctx) => serialize(ctx),
 }
 
 function target(ctx: RequestContext): HeaderList {

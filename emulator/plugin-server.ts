@@ -207,8 +207,9 @@ export class PluginServer {
         if (line.trim() !== '') this.opts.onLog?.(`[${this.name}:${child.pid ?? '?'}] ${line}`)
       }
     }
-    child.stdout?.on('data', log)
-    child.stderr?.on('data', log)
+    // stdio 'pipe': both streams exist
+    child.stdout.on('data', log)
+    child.stderr.on('data', log)
     child.on('exit', (code, signal) => {
       this.opts.onLog?.(
         `external pluginserver '${this.name}' terminated: ${signal ? `signal ${signal}` : `exit ${code ?? '?'}`}`,

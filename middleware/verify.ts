@@ -231,7 +231,9 @@ export function createAssertionVerifier(options: AssertionVerifierOptions): Asse
 
 /** The caller stated by a verified payload; a payload not shaped as ours is invalid. */
 function callerOf(payload: JWTPayload): GatewayCaller {
-  const consumer = payload['consumer'] as { id?: unknown; username?: unknown } | undefined
+  // Any JSON value, or absent: only an object's id and username are read.
+  const consumer = payload['consumer'] as
+    { id?: unknown; username?: unknown } | string | number | boolean | null | undefined
   const scope = payload['scope']
   if (
     typeof consumer !== 'object' ||

@@ -43,16 +43,17 @@ interface ColorLogger {
 
 /** kong-pdk's own modules and dependencies, resolved from its directory as its bin does. */
 const pdkRequire = createRequire(require.resolve('kong-pdk/server.js'))
-const fromPdk = <T>(id: string): T => pdkRequire(id) as T
+const fromPdk = (id: string): unknown => pdkRequire(id)
 
-const Server = fromPdk<PdkServerClass & (new (dir: string, logger: unknown) => PdkServer)>(
-  './server.js',
-)
-const Listener =
-  fromPdk<new (server: PdkServer, socket: string) => { serve(): unknown }>('./listener.js')
-const cli = fromPdk<{ parse(): CliOptions }>('./cli.js')
-const logger = fromPdk<ColorLogger>('node-color-log')
-const msgpack = fromPdk<MsgpackModule & { encode(value: unknown): Uint8Array }>('@msgpack/msgpack')
+type ServerClass = PdkServerClass & (new (dir: string, logger: unknown) => PdkServer)
+type ListenerClass = new (server: PdkServer, socket: string) => { serve(): unknown }
+type Msgpack = MsgpackModule & { encode(value: unknown): Uint8Array }
+
+const Server = fromPdk('./server.js') as ServerClass
+const Listener = fromPdk('./listener.js') as ListenerClass
+const cli = fromPdk('./cli.js') as { parse(): CliOptions }
+const logger = fromPdk('node-color-log') as ColorLogger
+const msgpack = fromPdk('@msgpack/msgpack') as Msgpack
 
 fixEventLeak(Server)
 

@@ -125,14 +125,17 @@ export class Router {
         const m = c.regex.exec(req.path)
         if (!m) continue
         const whole = m[0]
+        // A group that did not take part in the match is undefined, whatever lib.d.ts says.
+        const unnamed: readonly (string | undefined)[] = m.slice(1)
+        const named: Readonly<Record<string, string | undefined>> = m.groups ?? {}
         return {
           route,
           matchedPath: c.path,
           postfix: req.path.slice(whole.length),
           ...(route.strip_path ? { strippedPrefix: whole } : {}),
           captures: {
-            unnamed: m.slice(1).map((x) => x ?? ''),
-            named: Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, v ?? ''])),
+            unnamed: unnamed.map((x) => x ?? ''),
+            named: Object.fromEntries(Object.entries(named).map(([k, v]) => [k, v ?? ''])),
           },
         }
       }

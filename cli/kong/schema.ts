@@ -145,34 +145,56 @@ function checkType(
 ): unknown {
   switch (def.type) {
     case 'string': {
-      if (typeof value !== 'string') return fail(errors, at, 'expected a string')
-      if (def.len_min !== undefined && value.length < def.len_min)
-        return fail(errors, at, `length must be at least ${def.len_min}`)
-      if (def.len_max !== undefined && value.length > def.len_max)
-        return fail(errors, at, `length must be at most ${def.len_max}`)
-      if (def.len_eq !== undefined && value.length !== def.len_eq)
-        return fail(errors, at, `length must be ${def.len_eq}`)
+      if (typeof value !== 'string') {
+        fail(errors, at, 'expected a string')
+        return undefined
+      }
+      if (def.len_min !== undefined && value.length < def.len_min) {
+        fail(errors, at, `length must be at least ${def.len_min}`)
+        return undefined
+      }
+      if (def.len_max !== undefined && value.length > def.len_max) {
+        fail(errors, at, `length must be at most ${def.len_max}`)
+        return undefined
+      }
+      if (def.len_eq !== undefined && value.length !== def.len_eq) {
+        fail(errors, at, `length must be ${def.len_eq}`)
+        return undefined
+      }
       break
     }
     case 'number':
-      if (typeof value !== 'number' || !Number.isFinite(value))
-        return fail(errors, at, 'expected a number')
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        fail(errors, at, 'expected a number')
+        return undefined
+      }
       break
     case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value))
-        return fail(errors, at, 'expected an integer')
+      if (typeof value !== 'number' || !Number.isInteger(value)) {
+        fail(errors, at, 'expected an integer')
+        return undefined
+      }
       break
     case 'boolean':
-      if (typeof value !== 'boolean') return fail(errors, at, 'expected a boolean')
+      if (typeof value !== 'boolean') {
+        fail(errors, at, 'expected a boolean')
+        return undefined
+      }
       break
     case 'array':
     case 'set': {
-      if (!Array.isArray(value))
-        return fail(errors, at, def.type === 'set' ? 'expected a set' : 'expected an array')
-      if (def.len_min !== undefined && value.length < def.len_min)
-        return fail(errors, at, `length must be at least ${def.len_min}`)
-      if (def.len_max !== undefined && value.length > def.len_max)
-        return fail(errors, at, `length must be at most ${def.len_max}`)
+      if (!Array.isArray(value)) {
+        fail(errors, at, def.type === 'set' ? 'expected a set' : 'expected an array')
+        return undefined
+      }
+      if (def.len_min !== undefined && value.length < def.len_min) {
+        fail(errors, at, `length must be at least ${def.len_min}`)
+        return undefined
+      }
+      if (def.len_max !== undefined && value.length > def.len_max) {
+        fail(errors, at, `length must be at most ${def.len_max}`)
+        return undefined
+      }
       const el = def.elements
       const items = el
         ? value.map((v, i) => checkElement(el, v, join(at, i + 1), errors, resolve))
@@ -182,7 +204,10 @@ function checkType(
         : items
     }
     case 'map': {
-      if (!isPlainObject(value)) return fail(errors, at, 'expected a map')
+      if (!isPlainObject(value)) {
+        fail(errors, at, 'expected a map')
+        return undefined
+      }
       const out: Record<string, unknown> = {}
       for (const [k, v] of Object.entries(value)) {
         if (def.keys) checkType(def.keys, k, join(at, k), errors, resolve)
@@ -194,18 +219,25 @@ function checkType(
       return processRecord(def.fields ?? [], value, at, errors, resolve)
     case 'json':
       return value
-    default:
-      return fail(errors, at, `unsupported field type '${def.type}'`)
+    default: {
+      fail(errors, at, `unsupported field type '${def.type}'`)
+      return undefined
+    }
   }
   if (def.one_of && !def.one_of.includes(value)) {
-    return fail(errors, at, `expected one of: ${def.one_of.map(String).join(', ')}`)
+    fail(errors, at, `expected one of: ${def.one_of.map(String).join(', ')}`)
+    return undefined
   }
   if (def.between && typeof value === 'number') {
     const [lo, hi] = def.between
-    if (value < lo || value > hi) return fail(errors, at, `value should be between ${lo} and ${hi}`)
+    if (value < lo || value > hi) {
+      fail(errors, at, `value should be between ${lo} and ${hi}`)
+      return undefined
+    }
   }
   if (def.gt !== undefined && typeof value === 'number' && !(value > def.gt)) {
-    return fail(errors, at, `value must be greater than ${def.gt}`)
+    fail(errors, at, `value must be greater than ${def.gt}`)
+    return undefined
   }
   return value
 }
@@ -217,7 +249,10 @@ function checkElement(
   errors: Record<string, string>,
   resolve?: ValueResolver,
 ): unknown {
-  if (v === null || v === undefined) return fail(errors, at, 'required field missing')
+  if (v === null || v === undefined) {
+    fail(errors, at, 'required field missing')
+    return undefined
+  }
   const value =
     typeof v === 'string' && def.referenceable === true && resolve && v.startsWith('{vault://')
       ? resolve(v, def)
@@ -225,7 +260,7 @@ function checkElement(
   return checkType(def, value, at, errors, resolve)
 }
 
-function fail(errors: Record<string, string>, at: string, msg: string): undefined {
+/** Records a refusal at `at`; the caller then drops the value (returns undefined). */
+function fail(errors: Record<string, string>, at: string, msg: string): void {
   errors[at] = msg
-  return undefined
 }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { parseDocument } from 'yaml'
 import { parseConfig, type Config, type Credential } from '../../plugins/consumer-jwt/schema'
 import { isPluginError } from '../../plugins/shared/errors'
+import { jsonText } from '../../plugins/shared/json'
 import { CliError, EXIT } from '../common'
 
 /**
@@ -96,7 +97,7 @@ function canonical(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
       .join(',')}}`
   }
-  return JSON.stringify(value) ?? 'null'
+  return jsonText(value) ?? 'null'
 }
 
 /**

@@ -27,7 +27,10 @@ function run(
 ): void {
   const step = (i: number): void => {
     const mw = chain[i]
-    if (mw === undefined) return last()
+    if (mw === undefined) {
+      last()
+      return
+    }
     mw(req, res, (error) => {
       if (error !== undefined) {
         res.statusCode = 500

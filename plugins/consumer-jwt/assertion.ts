@@ -277,10 +277,9 @@ export class AssertionSigner {
     const line = await pdk.nginx.getVar('request')
     const parsed = parseRequestLine(line)
     if (parsed === undefined) {
-      throw new PluginError(
-        'ERR_INTERNAL',
-        `assertion: cannot read the request line (${JSON.stringify(line)?.slice(0, 100)})`,
-      )
+      // An unset variable (undefined) reads as `undefined`, which JSON.stringify would not give.
+      const shown = line === undefined ? 'undefined' : JSON.stringify(line).slice(0, 100)
+      throw new PluginError('ERR_INTERNAL', `assertion: cannot read the request line (${shown})`)
     }
     return parsed
   }

@@ -4,7 +4,7 @@ import { stderrLogger, type Logger } from '../shared/logger'
 import { adaptKong } from '../shared/pdk/adapt'
 import { runPhase, tryParse, type ParsedConfig, type PhaseOptions } from '../shared/pdk/boundary'
 import { refusalLog, type RefusalLog } from '../shared/refusal-log'
-import type { HeaderPatch, KongConsumer, Pdk } from '../shared/pdk/port'
+import { asKongConsumer, type HeaderPatch, type KongConsumer, type Pdk } from '../shared/pdk/port'
 import { writeVerifiedToken } from '../shared/pdk/shared-context'
 import { readScopes } from '../shared/scopes/parse'
 import { cookieHeaderWithout, extractToken, queryWithout } from '../shared/token/extract'
@@ -66,15 +66,12 @@ export class ConsumerCache {
     const now = this.clock.now()
     const hit = this.#entries.get(ref)
     if (hit !== undefined && hit.until > now) return hit.consumer
-    const consumer = await pdk.client.loadConsumer(ref, true)
-    const found =
-      typeof consumer === 'object' && consumer !== null && typeof consumer.id === 'string'
+    const consumer = asKongConsumer(await pdk.client.loadConsumer(ref, true))
     // A missing consumer is remembered briefly only, so a consumer added by a config push
     // (which restarts instances anyway) or by the Admin API is found soon.
-    const ttl = found ? this.ttlMs : Math.min(this.ttlMs, 5000)
-    if (ttl > 0)
-      this.#entries.set(ref, { consumer: found ? consumer : undefined, until: now + ttl })
-    return found ? consumer : undefined
+    const ttl = consumer !== undefined ? this.ttlMs : Math.min(this.ttlMs, 5000)
+    if (ttl > 0) this.#entries.set(ref, { consumer, until: now + ttl })
+    return consumer
   }
 }
 

@@ -4,7 +4,7 @@ import { stderrLogger, type Logger } from '../shared/logger'
 import { adaptKong } from '../shared/pdk/adapt'
 import { runPhase, tryParse, type ParsedConfig, type PhaseOptions } from '../shared/pdk/boundary'
 import { refusalLog, type RefusalLog } from '../shared/refusal-log'
-import type { KongConsumer, Pdk } from '../shared/pdk/port'
+import { asKongConsumer, type KongConsumer, type Pdk } from '../shared/pdk/port'
 import { readVerifiedToken } from '../shared/pdk/shared-context'
 import { sharedRevocationStore } from '../shared/revocation/redis-revocation-store'
 import {
@@ -122,13 +122,14 @@ export async function checkRevocation(pdk: Pdk, revocation: RevocationCheck): Pr
   }
   // The claims first: a refusal there costs no consumer call.
   const tokenKeys = revocation.precheck(token.claims)
-  const consumer = revocation.needsConsumer ? await pdk.client.getConsumer() : undefined
+  const consumer = revocation.needsConsumer
+    ? asKongConsumer(await pdk.client.getConsumer())
+    : undefined
   await revocation.check(token.claims, consumer, tokenKeys)
 }
 
 function consumerRef(consumer: KongConsumer | undefined): ConsumerRef | undefined {
-  if (typeof consumer !== 'object' || consumer === null || typeof consumer.id !== 'string')
-    return undefined
+  if (consumer === undefined) return undefined
   return {
     id: consumer.id,
     username: typeof consumer.username === 'string' ? consumer.username : undefined,

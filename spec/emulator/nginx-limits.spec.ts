@@ -34,7 +34,10 @@ function rawRequest(url: string, head: string, body = ''): Promise<RawResponse> 
       let text = Buffer.concat(chunks).toString('latin1')
       while (/^HTTP\/1\.1 1\d\d /.test(text)) text = text.slice(text.indexOf('\r\n\r\n') + 4)
       const end = text.indexOf('\r\n\r\n')
-      if (end < 0) return reject(new Error(`no response: ${JSON.stringify(text.slice(0, 200))}`))
+      if (end < 0) {
+        reject(new Error(`no response: ${JSON.stringify(text.slice(0, 200))}`))
+        return
+      }
       const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n')
       const m = /^HTTP\/1\.1 (\d{3}) ?(.*)$/.exec(statusLine)
       const headers: Record<string, string> = {}

@@ -33,8 +33,8 @@ export interface MintOptions {
 /** Signs a JWT; iat and exp default from `now` and `ttl` unless the claims set them (null removes). */
 export async function mint(claims: Record<string, unknown>, o: MintOptions): Promise<string> {
   const now = o.now ?? Math.floor(Date.now() / 1000)
-  const payload: Record<string, unknown> = { iat: now, exp: now + (o.ttl ?? 300), ...claims }
-  for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k]
+  const claimed: Record<string, unknown> = { iat: now, exp: now + (o.ttl ?? 300), ...claims }
+  const payload = Object.fromEntries(Object.entries(claimed).filter(([, v]) => v !== null))
   return (
     new SignJWT(payload)
       .setProtectedHeader({

@@ -1,5 +1,5 @@
 import type Kong from 'kong-pdk/kong'
-import type { HeaderPatch, KongConsumer, KongCredential, KongRoute, MultiMap, Pdk } from './port'
+import type { HeaderPatch, KongCredential, KongRoute, MultiMap, Pdk } from './port'
 
 /**
  * Wraps the `kong` object kong-pdk hands a phase method into our port. This is the one place
@@ -17,17 +17,15 @@ export function adaptKong(raw: unknown): Pdk {
       getMethod: () => kong.request.getMethod(),
     },
     client: {
-      loadConsumer: async (idOrUsername, byUsername) =>
-        (await kong.client.loadConsumer(idOrUsername, byUsername)) as unknown as
-          KongConsumer | undefined,
+      loadConsumer: async (idOrUsername, byUsername): Promise<unknown> =>
+        await kong.client.loadConsumer(idOrUsername, byUsername),
       authenticate: async (consumer, credential) => {
         // No credential (anonymous): send the consumer alone rather than a nil argument.
         const client = kong.client as unknown as { authenticate(...args: object[]): Promise<null> }
         if (credential === null) await client.authenticate(consumer)
         else await client.authenticate(consumer, credential)
       },
-      getConsumer: async () =>
-        (await kong.client.getConsumer()) as unknown as KongConsumer | undefined,
+      getConsumer: async (): Promise<unknown> => await kong.client.getConsumer(),
       getCredential: async () =>
         (await kong.client.getCredential()) as unknown as KongCredential | undefined,
     },

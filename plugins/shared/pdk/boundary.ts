@@ -36,7 +36,7 @@ const DEFAULT_DEADLINE_MS = 10_000
 class AfterExit extends Error {}
 
 /** Bad configs already logged (one line per instance). */
-const reported = new WeakSet<object>()
+const reported = new WeakSet()
 
 /**
  * Every phase of every plugin runs through here (handlers pass `adaptKong(kong)`). kong-pdk swallows exceptions and Kong then

@@ -19,6 +19,17 @@ export interface KongConsumer {
   readonly [key: string]: unknown
 }
 
+/**
+ * The consumer in what `kong.client.load_consumer`/`get_consumer` returned, or undefined when
+ * there is none: `nil` arrives as undefined (or as null, a decoded MessagePack nil), and anything
+ * without a string `id` is not a consumer we can use.
+ */
+export function asKongConsumer(value: unknown): KongConsumer | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const consumer = value as { readonly id?: unknown }
+  return typeof consumer.id === 'string' ? (value as KongConsumer) : undefined
+}
+
 /** The credential table handed to `kong.client.authenticate`. */
 export interface KongCredential {
   readonly id: string
@@ -52,10 +63,12 @@ export interface Pdk {
     getMethod: () => Promise<string>
   }
   readonly client: {
-    loadConsumer: (idOrUsername: string, byUsername: boolean) => Promise<KongConsumer | undefined>
+    /** The entity as Kong sent it (nil: undefined or null); {@link asKongConsumer} reads it. */
+    loadConsumer: (idOrUsername: string, byUsername: boolean) => Promise<unknown>
     /** Access phase only. A null credential authenticates an anonymous consumer. */
     authenticate: (consumer: KongConsumer, credential: KongCredential | null) => Promise<void>
-    getConsumer: () => Promise<KongConsumer | undefined>
+    /** The entity as Kong sent it (nil: undefined or null); {@link asKongConsumer} reads it. */
+    getConsumer: () => Promise<unknown>
     getCredential: () => Promise<KongCredential | undefined>
   }
   readonly router: {

@@ -1,4 +1,5 @@
 import { PluginError } from '../errors'
+import { jsonText } from '../json'
 import type { ElementField, KongField } from './kong-fields'
 import { luaPattern } from './lua-pattern'
 
@@ -72,7 +73,7 @@ function plural(field: ElementField): string {
 }
 
 function quote(value: unknown): string {
-  return JSON.stringify(value) ?? String(value)
+  return jsonText(value) ?? String(value)
 }
 
 /** A number field's refusal: the same words for a wrong type and a value out of bounds. */
@@ -268,8 +269,8 @@ export class RecordReader<F extends Fields> {
    * A list-of-records field, each record with a reader of its own (path `name[i]`). `fields` are
    * the definitions the field's `elements` were made from (`recordOf(fields)`).
    */
-  records<K extends keyof F & string, E extends Fields>(
-    name: K,
+  records<E extends Fields>(
+    name: keyof F & string,
     fields: E,
     wording: Wording = {},
   ): readonly RecordReader<E>[] {
@@ -284,10 +285,7 @@ export class RecordReader<F extends Fields> {
   }
 
   /** A record field with a reader of its own (`fields` as given to `recordOf`); undefined when unset. */
-  record<K extends keyof F & string, E extends Fields>(
-    name: K,
-    fields: E,
-  ): RecordReader<E> | undefined {
+  record<E extends Fields>(name: keyof F & string, fields: E): RecordReader<E> | undefined {
     this.#sameFields(name, this.fields[name] as KongField, fields)
     const value = this.read(name) as Raw | undefined
     return value === undefined ? undefined : new RecordReader(value, fields, this.path(name))

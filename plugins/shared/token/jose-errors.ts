@@ -15,7 +15,12 @@ export function fromJoseError(error: unknown): unknown {
       ours = 'ERR_TOKEN_EXPIRED'
       break
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
-      const { claim, reason } = error as errors.JWTClaimValidationFailed
+      // jose raises this code only as a JWTClaimValidationFailed, which names the claim and why.
+      if (!(error instanceof errors.JWTClaimValidationFailed)) {
+        ours = 'ERR_CLAIM_INVALID'
+        break
+      }
+      const { claim, reason } = error
       if (reason === 'missing') ours = 'ERR_CLAIM_MISSING'
       // A time claim of the wrong type (`"nbf": "1800000000"`) is a bad claim, not a token
       // used too early.

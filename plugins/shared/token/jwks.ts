@@ -38,10 +38,13 @@ export class RemoteJwks {
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
     const now = this.#o.clock.now()
     let fetchedNow = false
-    if (this.#set === undefined) {
+    // Read into a local: the refresh below sets this.#set, which TypeScript's narrowing misses.
+    let set = this.#set
+    if (set === undefined) {
       await this.#refreshBounded()
       fetchedNow = true
-      if (this.#set === undefined) {
+      set = this.#set
+      if (set === undefined) {
         throw new PluginError(
           'ERR_KEY_SOURCE_UNAVAILABLE',
           `JWKS ${this.#o.uri}: ${this.#lastError ?? 'no keys'}`,
@@ -50,7 +53,6 @@ export class RemoteJwks {
     } else if (now - this.#fetchedAt > this.#o.cacheTtlMs) {
       void this.#refresh() // stale: refresh in the background, serve the old keys meanwhile
     }
-    const set = this.#set
     try {
       return await set(header, token)
     } catch (error) {

@@ -19,9 +19,10 @@ export interface ToolkitTarget {
  * partner-acme's JWKS endpoint on loopback, the partner-globex secret for Kong's env vault, and
  * Redis when given (without it jwt-revocation is left out).
  */
-export async function startToolkitTarget(
-  redis: { url: string; keyPrefix?: string } | undefined = undefined,
-): Promise<ToolkitTarget> {
+export async function startToolkitTarget(redis?: {
+  url: string
+  keyPrefix?: string
+}): Promise<ToolkitTarget> {
   const idp = await startDemoIdp()
   try {
     const kong = await startKongTarget({

@@ -22,7 +22,10 @@ describe('jwt-revocation: (docs kept true by the code)', () => {
     const rows = [...DOC.matchAll(/^\| `(ERR_[A-Z_]+)` \| (\d{3})/gm)]
     expect(rows.length).toBeGreaterThan(0)
     for (const [, code, status] of rows) {
-      labelled(CATALOGUE[code as ErrorCode]?.status, code).toBe(Number(status))
+      // A code the docs name may be missing from the catalogue: undefined then.
+      const entry =
+        code !== undefined && code in CATALOGUE ? CATALOGUE[code as ErrorCode] : undefined
+      labelled(entry?.status, code).toBe(Number(status))
     }
   })
 })

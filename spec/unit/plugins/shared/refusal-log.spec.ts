@@ -86,7 +86,8 @@ describe('refusal log: (summary by default, every on request)', () => {
     }
     expect(logger.lines.filter((l) => l.message.includes('denied'))).toEqual([])
     // ...and counts them in the plugin's summary, written by the next flush.
-    const summary = refusalLog('consumer-jwt', 'summary', new MemoryLogger()) as RefusalSummary
+    const summary = refusalLog('consumer-jwt', 'summary', new MemoryLogger())
+    if (!(summary instanceof RefusalSummary)) throw new Error('summary mode gives a RefusalSummary')
     summary.flush()
     expect(logger.lines.map((l) => l.message)).toEqual([
       expect.stringMatching(

@@ -103,7 +103,7 @@ describe('revocation lookup breaker: (store and probes)', () => {
     const before = r.reads.length
     const error = await failure(r.store.lookup([jti('c')]))
     expect(isRevocationUnavailable(error)).toBe(true)
-    expect(String((error as Error).message)).toMatch(/circuit open/)
+    expect((error as Error).message).toMatch(/circuit open/)
     expect(r.reads.length).toBe(before)
     expect(r.logger.lines).toContainEqual({
       level: 'warn',
@@ -143,7 +143,7 @@ describe('revocation lookup breaker: (store and probes)', () => {
     await failure(r.store.lookup([jti('b')]))
     const error = await inFlight
     expect(isRevocationUnavailable(error)).toBe(true)
-    expect(String((error as Error).message)).toMatch(/abandoned, Redis circuit open/)
+    expect((error as Error).message).toMatch(/abandoned, Redis circuit open/)
   })
 
   it('probes one at a time in the background, the read that failed, a cool-down after each failed probe', async () => {

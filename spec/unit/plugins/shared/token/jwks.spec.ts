@@ -20,7 +20,7 @@ class Endpoint {
   keys: JWK[] = []
   server: Server | undefined
   async start(): Promise<string> {
-    this.server = createServer((_req, res) => {
+    const server = createServer((_req, res) => {
       this.hits++
       if (this.mode === 'hang') return
       if (this.mode === 'error') return void res.writeHead(503).end()
@@ -28,8 +28,9 @@ class Endpoint {
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ keys: this.keys }))
     })
-    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r))
-    return `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}/jwks`
+    this.server = server
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
   }
   stop(): void {
     this.server?.closeAllConnections()
