@@ -88,13 +88,18 @@ export default tseslint.config(
     files: [
       'plugins/*/core.ts',
       'plugins/*/schema.ts',
-      'plugins/shared/token/extract.ts',
+      'plugins/consumer-jwt/assertion.ts',
+      'plugins/shared/token/**',
       'plugins/shared/scopes/**',
       'plugins/shared/schema/**',
       'plugins/shared/errors.ts',
+      'plugins/shared/json.ts',
+      'plugins/shared/gateway-assertion.ts',
       'plugins/shared/pdk/respond.ts',
       'plugins/shared/revocation/keys.ts',
       'plugins/shared/revocation/absence-cache.ts',
+      'plugins/shared/revocation/circuit-breaker.ts',
+      'plugins/shared/revocation/revocation-store.ts',
     ],
     rules: {
       'no-restricted-imports': [
