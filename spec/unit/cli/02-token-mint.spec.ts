@@ -215,6 +215,58 @@ describe('kong-jwt-toolkit token mint: (cli, round trip through the plugin verif
     }
   })
 
+  it('secret_env: signs with the variable of the environment and says which one is missing; a disabled consumer-jwt is left out', async () => {
+    const t = tempDir()
+    try {
+      const secret = 'e'.repeat(40)
+      const config = {
+        credentials: [
+          { key: 'k-env', consumer: 'svc', algorithms: ['HS256'], secret_env: 'SVC_JWT_SECRET' },
+        ],
+      }
+      const off = {
+        credentials: [
+          { key: 'k-off', consumer: 'svc', algorithms: ['HS256'], secret: 'o'.repeat(32) },
+        ],
+      }
+      const yml = join(t.dir, 'kong.yml')
+      writeFileSync(
+        yml,
+        stringify({
+          _format_version: '3.0',
+          services: [
+            {
+              name: 'api',
+              url: 'http://api',
+              plugins: [{ name: 'consumer-jwt', config }],
+              routes: [
+                {
+                  name: 'off',
+                  paths: ['/off'],
+                  plugins: [{ name: 'consumer-jwt', enabled: false, config: off }],
+                },
+              ],
+            },
+          ],
+        }),
+      )
+      const mintSvc = (env: NodeJS.ProcessEnv) =>
+        cli(['token', 'mint', '--config', yml, '--consumer', 'svc'], { ...at, env })
+      const without = await mintSvc({})
+      expect(without).toMatchObject({ code: 2, out: '' })
+      expect(without.err).toBe(
+        'error: credential k-env (consumer svc): the secret_env: the environment variable SVC_JWT_SECRET is not set; or give the secret with --key <file>',
+      )
+      const env = { SVC_JWT_SECRET: secret }
+      const r = await mintSvc(env)
+      expect(r.code).toBe(0)
+      expect(r.err).toContain('(credential k-env, consumer-jwt on service api)')
+      expect(await pluginVerifier(config, { ...at, env }).verify(r.out)).toBe('PASSED')
+    } finally {
+      t.dispose()
+    }
+  })
+
   it('key_claim_name kid: the credential key goes into the kid header, and the plugin selects it from there', async () => {
     const t = tempDir()
     try {
