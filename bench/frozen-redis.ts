@@ -5,15 +5,15 @@
  * Decision times are reported as percentiles per window since the freeze, and as ratios to
  * `timeout_ms` and to the same requests with Redis answering.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
-import os from 'node:os'
-import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { stringify } from 'yaml'
 import { parseKongYaml } from '../cli/kong/declarative-config'
-import { localizeKongYml, pluginsOf, pointAtUpstream } from '../emulator/demo-kit'
+import {
+  localizeKongYml,
+  pluginsOf,
+  pointAtUpstream,
+  startPrivateRedis,
+} from '../emulator/demo-kit'
 import { start } from '../emulator/emulator'
 
 export interface FrozenRedisSetup {
@@ -30,55 +30,6 @@ export interface FrozenRedisSetup {
   readonly frozenMs?: number
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      srv.close(() =>
-        typeof addr === 'object' && addr !== null
-          ? resolve(addr.port)
-          : reject(new Error('no port')),
-      )
-    })
-  })
-}
-
-async function startRedis(): Promise<{ url: string; child: ChildProcess; dir: string }> {
-  const port = await freePort()
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'kjt-bench-frozen-'))
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-    ],
-    { stdio: 'ignore' },
-  )
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.end()
-        resolve(true)
-      })
-      s.on('error', () => resolve(false))
-    })
-    if (up) return { url: `redis://127.0.0.1:${port}`, child, dir }
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  child.kill('SIGKILL')
-  throw new Error('bench: the private redis-server did not start')
-}
-
 function percentile(samples: readonly number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b)
   return sorted[Math.max(0, Math.ceil(sorted.length * p) - 1)] ?? Number.NaN
@@ -86,7 +37,7 @@ function percentile(samples: readonly number[], p: number): number {
 
 /** Runs the scenario and returns the report's lines (markdown). */
 export async function frozenRedisFigure(setup: FrozenRedisSetup): Promise<string[]> {
-  const redis = await startRedis()
+  const redis = await startPrivateRedis()
   const doc = parseKongYaml(
     localizeKongYml(setup.kongYml, { jwksUrl: setup.jwksUrl, redisUrl: redis.url }),
   ) as Record<string, unknown>
@@ -130,10 +81,10 @@ export async function frozenRedisFigure(setup: FrozenRedisSetup): Promise<string
     const healthy = await traffic(() => performance.now() - healthyStart > 1000, healthyStart)
     if (healthy.some((d) => d.status !== 200)) throw new Error('bench: Redis answering, not 200')
 
-    redis.child.kill('SIGSTOP')
+    redis.pause()
     const frozenAt = performance.now()
     const frozen = await traffic(() => performance.now() - frozenAt > frozenMs, frozenAt)
-    redis.child.kill('SIGCONT')
+    redis.resume()
     const thawedAt = performance.now()
     let backMs = Number.NaN
     while (performance.now() - thawedAt < 10_000) {
@@ -172,8 +123,6 @@ export async function frozenRedisFigure(setup: FrozenRedisSetup): Promise<string
     ]
   } finally {
     await kong.stop()
-    redis.child.kill('SIGCONT')
-    redis.child.kill('SIGKILL')
-    rmSync(redis.dir, { recursive: true, force: true })
+    redis.stop()
   }
 }

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander'
 import { checkFile, FINDINGS, type CheckReport, type Finding } from './policy/check'
 import { loadKongConf } from './policy/kong-conf'
-import { PolicyLoadError } from './policy/load'
+import { describeLoadError, PolicyLoadError } from './policy/load'
 import { CliError, EXIT, type CliIO } from './common'
 
 /**
@@ -72,12 +72,7 @@ Examples:
         report = checkFile(file, kongConf === undefined ? {} : { kongConf })
       } catch (error) {
         if (error instanceof PolicyLoadError) {
-          const at =
-            error.position === undefined ? '' : `:${error.position.line}:${error.position.column}`
-          throw new CliError(
-            error.inFile ? `${error.file}${at}: ${error.message}` : error.message,
-            EXIT.USAGE,
-          )
+          throw new CliError(describeLoadError(error), EXIT.USAGE)
         }
         throw error
       }

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander'
 import { explainRequest, ExplainError, type Explanation } from './policy/explain'
-import { loadPolicy, PolicyLoadError } from './policy/load'
+import { describeLoadError, loadPolicy, PolicyLoadError } from './policy/load'
 import { CliError, EXIT, type CliIO } from './common'
 
 /**
@@ -107,12 +107,7 @@ Examples:
         })
       } catch (error) {
         if (error instanceof PolicyLoadError) {
-          const at =
-            error.position === undefined ? '' : `:${error.position.line}:${error.position.column}`
-          throw new CliError(
-            error.inFile ? `${error.file}${at}: ${error.message}` : error.message,
-            EXIT.USAGE,
-          )
+          throw new CliError(describeLoadError(error), EXIT.USAGE)
         }
         if (error instanceof ExplainError) throw new CliError(error.message, EXIT.USAGE)
         throw error

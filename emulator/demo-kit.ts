@@ -255,9 +255,69 @@ function freePort(): Promise<number> {
   })
 }
 
+/** A private redis-server: no persistence, its own temp dir, on a free loopback port. */
+export interface PrivateRedis {
+  readonly url: string
+  readonly port: number
+  /** SIGSTOP: the connections stay open and nothing is answered (a frozen Redis). */
+  readonly pause: () => void
+  /** SIGCONT after pause. */
+  readonly resume: () => void
+  /** Kills it (resumed first, if paused) and removes its dir. */
+  readonly stop: () => void
+}
+
+/** Starts a private redis-server and waits until it accepts connections (at most 5 s). */
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const port = await freePort()
+  const dir = mkdtempSync(path.join(tmpdir(), 'kjt-redis-'))
+  const child: ChildProcess = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    { stdio: 'ignore' },
+  )
+  const stop = (): void => {
+    child.kill('SIGCONT')
+    child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end()
+        resolve(true)
+      })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) {
+      return {
+        url: `redis://127.0.0.1:${port}`,
+        port,
+        pause: () => child.kill('SIGSTOP'),
+        resume: () => child.kill('SIGCONT'),
+        stop,
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  stop()
+  throw new Error(`the private redis-server on port ${port} did not answer within 5 s`)
+}
+
 /**
- * REDIS_URL, else a private redis-server if one is installed (no persistence, its own dir), else
- * none; `note` says which, for a report. Used by `npm run demo` and `npm run bench`.
+ * REDIS_URL, else a private redis-server if one is installed (startPrivateRedis), else none;
+ * `note` says which, for a report. Used by `npm run demo` and `npm run bench`.
  */
 export async function localRedis(): Promise<{
   url: string | undefined
@@ -273,43 +333,6 @@ export async function localRedis(): Promise<{
       note: 'no Redis (install redis-server or set REDIS_URL): jwt-revocation left out',
     }
   }
-  const port = await freePort()
-  const dir = mkdtempSync(path.join(tmpdir(), 'kjt-demo-redis-'))
-  const child: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-    ],
-    {
-      stdio: 'ignore',
-    },
-  )
-  for (let i = 0; i < 50; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.end()
-        resolve(true)
-      })
-      s.on('error', () => resolve(false))
-    })
-    if (ok) break
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => {
-      child.kill()
-      rmSync(dir, { recursive: true, force: true })
-    },
-    note: `a private redis-server on port ${port}`,
-  }
+  const redis = await startPrivateRedis()
+  return { url: redis.url, stop: redis.stop, note: `a private redis-server on port ${redis.port}` }
 }

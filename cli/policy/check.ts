@@ -649,7 +649,7 @@ function checkKongConf(ctx: Context, conf: KongConf): void {
 /** Checks a loaded kong.yml. */
 export function checkPolicy(policy: LoadedPolicy, options: CheckOptions = {}): Finding[] {
   const out = new Findings(policy)
-  const configs = policy.plugins.map(readPluginConfig)
+  const configs = policy.plugins.map((use) => readPluginConfig(use))
   const enabled = configs.filter((c) => c.use.entity.enabled)
   const consumerByRef = new Map<string, ConsumerEntity>()
   for (const c of policy.config.consumers) {

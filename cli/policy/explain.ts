@@ -166,7 +166,7 @@ export function explainRequest(policy: LoadedPolicy, req: ExplainRequest): Expla
       `consumer ${req.consumer} is not declared in ${policy.file} (declared: ${known})`,
     )
   }
-  const all = policy.plugins.map(readPluginConfig)
+  const all = policy.plugins.map((use) => readPluginConfig(use))
   const refused = all.find((c) => c.problems.some((p) => p.stage === 'schema'))
   if (refused !== undefined) {
     const p = refused.problems[0]

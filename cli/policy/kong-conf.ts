@@ -4,8 +4,7 @@
  * (`-` in a plugin name is `_` in the setting key). Format as Kong reads it: `key = value`
  * lines, `#` starts a comment (`\#` is a literal #), keys case-insensitive.
  */
-import { readFileSync } from 'node:fs'
-import { PolicyLoadError } from './load'
+import { PolicyLoadError, readPolicyFile } from './load'
 
 export interface KongConfSetting {
   readonly value: string
@@ -41,22 +40,7 @@ export function parseKongConf(text: string, file: string): KongConf {
 }
 
 export function loadKongConf(file: string): KongConf {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new PolicyLoadError(
-      code === 'ENOENT'
-        ? `${file}: no such file`
-        : `${file}: cannot read (${(error as Error).message})`,
-      file,
-      undefined,
-      undefined,
-      false,
-    )
-  }
-  return parseKongConf(text, file)
+  return parseKongConf(readPolicyFile(file, 'kong.conf'), file)
 }
 
 function list(conf: KongConf, key: string): { names: readonly string[]; line?: number } {

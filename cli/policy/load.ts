@@ -265,18 +265,20 @@ export function parsePolicy(text: string, file: string): LoadedPolicy {
   return { file, config, sources, plugins, locate, whereOf }
 }
 
-/** Reads and parses a kong.yml file. */
-export function loadPolicy(file: string): LoadedPolicy {
-  let text: string
+/**
+ * The text of a file a policy command reads (`what` names the kind in the message); a missing or
+ * unreadable file is a PolicyLoadError that is not `inFile`.
+ */
+export function readPolicyFile(file: string, what: string): string {
   try {
-    text = readFileSync(file, 'utf8')
+    return readFileSync(file, 'utf8')
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     throw new PolicyLoadError(
       code === 'ENOENT'
         ? `${file}: no such file`
         : code === 'EISDIR'
-          ? `${file}: is a directory, not a kong.yml`
+          ? `${file}: is a directory, not a ${what}`
           : `${file}: cannot read (${(error as Error).message})`,
       file,
       undefined,
@@ -284,7 +286,21 @@ export function loadPolicy(file: string): LoadedPolicy {
       false,
     )
   }
-  return parsePolicy(text, file)
+}
+
+/** Reads and parses a kong.yml file. */
+export function loadPolicy(file: string): LoadedPolicy {
+  return parsePolicy(readPolicyFile(file, 'kong.yml'), file)
+}
+
+/**
+ * What a command prints for a PolicyLoadError: the message, after `file:line:column` when the
+ * fault is in the file's content.
+ */
+export function describeLoadError(error: PolicyLoadError): string {
+  return error.inFile
+    ? `${formatLocation(error.file, error.position)}: ${error.message}`
+    : error.message
 }
 
 /** `file:line:column`, or just the file. */

@@ -6,7 +6,9 @@
  *
  * What only the running Kong can know is stood in for, and reported as such: a vault reference
  * (`{vault://env/…}`) in a referenceable field and a credential's `secret_env` become
- * placeholders, so the rest of the config is still checked.
+ * placeholders, so the rest of the config is still checked. Given an environment (the token
+ * commands, which sign and verify with the secrets), env vault references and `secret_env`
+ * variables set in it are read from it, and only the others are stood in.
  */
 import { isPluginError } from '../../plugins/shared/errors'
 import {
@@ -47,6 +49,8 @@ export interface ConfigProblem {
 export interface StandIn {
   readonly path: string
   readonly what: string
+  /** With an environment given: why the value is not in it. */
+  readonly reason?: string
 }
 
 export interface PluginConfig {
@@ -73,29 +77,69 @@ function standInFor(field: string): string {
   return OTHER_STAND_IN
 }
 
+/**
+ * A reference Kong's `env` vault resolves: `{vault://env/partner-secret}` reads PARTNER_SECRET
+ * (upper case, `-` as `_`), `{vault://env/name/key}` the field `key` of the JSON in NAME.
+ */
+function resolveEnvReference(
+  value: string,
+  env: NodeJS.ProcessEnv,
+): { value: string } | { missing: string } {
+  const m = /^\{vault:\/\/([^/}]+)\/([^/}]+)(?:\/([^}]+))?\}$/.exec(value.trim())
+  if (m === null) return { missing: `${value} is not a vault reference the CLI can read` }
+  const [, vault, name, field] = m as unknown as [string, string, string, string | undefined]
+  if (vault !== 'env') {
+    return { missing: `${value} is a reference to the "${vault}" vault; the CLI resolves env only` }
+  }
+  const variable = name.toUpperCase().replace(/-/g, '_')
+  const raw = env[variable]
+  if (raw === undefined || raw === '')
+    return { missing: `${value} needs ${variable} in the environment` }
+  if (field === undefined) return { value: raw }
+  try {
+    const parsed: unknown = JSON.parse(raw)
+    const v = isPlainObject(parsed) ? parsed[field] : undefined
+    if (typeof v === 'string' && v !== '') return { value: v }
+  } catch {
+    // reported below
+  }
+  return { missing: `${value}: ${variable} is not JSON with a string field "${field}"` }
+}
+
 function entries(fields: readonly SchemaField[]): Array<[string, FieldDef]> {
   return fields.flatMap((f) => Object.entries(f))
 }
 
 /**
  * Replaces vault references in referenceable fields (Kong resolves those before the plugin sees
- * the config) with stand-ins, recording each; walks the raw config alongside the schema.
+ * the config) with their value from `env` when given and there, else with stand-ins, recording
+ * each stand-in; walks the raw config alongside the schema.
  */
 function replaceReferences(
   fields: readonly SchemaField[],
   raw: Record<string, unknown>,
   at: string,
   found: StandIn[],
+  env: NodeJS.ProcessEnv | undefined,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { ...raw }
   for (const [name, def] of entries(fields)) {
     const v = raw[name]
     const path = joinPath(at, name)
     if (typeof v === 'string' && def.referenceable === true && v.startsWith('{vault://')) {
-      out[name] = standInFor(name)
-      found.push({ path, what: `vault reference ${v}` })
+      const ref = env === undefined ? undefined : resolveEnvReference(v, env)
+      if (ref !== undefined && 'value' in ref) {
+        out[name] = ref.value
+      } else {
+        out[name] = standInFor(name)
+        found.push({
+          path,
+          what: `vault reference ${v}`,
+          ...(ref === undefined ? {} : { reason: `${name} ${ref.missing}` }),
+        })
+      }
     } else if (def.type === 'record' && isPlainObject(v)) {
-      out[name] = replaceReferences(def.fields ?? [], v, path, found)
+      out[name] = replaceReferences(def.fields ?? [], v, path, found, env)
     } else if (
       (def.type === 'array' || def.type === 'set') &&
       def.elements?.type === 'record' &&
@@ -103,7 +147,7 @@ function replaceReferences(
     ) {
       out[name] = v.map((item: unknown, i): unknown =>
         isPlainObject(item)
-          ? replaceReferences(def.elements?.fields ?? [], item, joinPath(path, i), found)
+          ? replaceReferences(def.elements?.fields ?? [], item, joinPath(path, i), found, env)
           : item,
       )
     }
@@ -158,9 +202,10 @@ export function priorityOf(name: string): number | undefined {
 
 /**
  * Reads one plugin configuration as Kong and then the plugin would. The plugin server's
- * environment is not this process's: every secret_env gets a stand-in (reported in standIns).
+ * environment is not this process's: without `env`, every vault reference and secret_env gets a
+ * stand-in (reported in standIns); with `env`, only those it does not hold (with a `reason`).
  */
-export function readPluginConfig(use: PluginUse): PluginConfig {
+export function readPluginConfig(use: PluginUse, env?: NodeJS.ProcessEnv): PluginConfig {
   const { name } = use.entity
   const raw = use.entity.config
   const kind = isOurs(name) ? 'ours' : name in BUNDLED_PRIORITIES ? 'bundled' : 'unknown'
@@ -178,7 +223,7 @@ export function readPluginConfig(use: PluginUse): PluginConfig {
     }
   }
   const standIns: StandIn[] = []
-  const input = replaceReferences(fields, raw, '', standIns)
+  const input = replaceReferences(fields, raw, '', standIns, env)
   let kongConfig: Record<string, unknown>
   try {
     kongConfig = processConfig(fields, input)
@@ -199,21 +244,24 @@ export function readPluginConfig(use: PluginUse): PluginConfig {
   if (use.route) full['route_id'] = use.route.id
   if (use.service) full['service_id'] = use.service.id
   if (use.consumer) full['consumer_id'] = use.consumer.id
-  const env: NodeJS.ProcessEnv = {}
+  const parseEnv: NodeJS.ProcessEnv = { ...env }
   if (name === 'consumer-jwt' && Array.isArray(kongConfig['credentials'])) {
     kongConfig['credentials'].forEach((c: unknown, i) => {
       const ref = isPlainObject(c) ? c['secret_env'] : undefined
-      if (typeof ref === 'string') {
-        env[ref] = SECRET_STAND_IN
+      if (typeof ref === 'string' && (env?.[ref] ?? '') === '') {
+        parseEnv[ref] = SECRET_STAND_IN
         standIns.push({
           path: joinPath('credentials', i, 'secret_env'),
           what: `environment variable ${ref} of the plugin server`,
+          ...(env === undefined
+            ? {}
+            : { reason: `secret_env: the environment variable ${ref} is not set` }),
         })
       }
     })
   }
   try {
-    const parsed = OURS[name].parse(full, env)
+    const parsed = OURS[name].parse(full, parseEnv)
     return { use, kind, priority, kongConfig, parsed, problems: [], standIns }
   } catch (error) {
     if (!isPluginError(error) || error.code !== 'ERR_CONFIG_INVALID') throw error

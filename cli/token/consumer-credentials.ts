@@ -1,169 +1,37 @@
-import { readFileSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
-import { parseDocument } from 'yaml'
-import { parseConfig, type Config, type Credential } from '../../plugins/consumer-jwt/schema'
-import { isPluginError } from '../../plugins/shared/errors'
+import type { Config, Credential } from '../../plugins/consumer-jwt/schema'
+import type { ConsumerEntity } from '../kong/declarative-config'
+import { isPlainObject } from '../kong/values'
+import { describeLoadError, loadPolicy, PolicyLoadError, type PluginUse } from '../policy/load'
+import { readPluginConfig } from '../policy/plugin-configs'
 import { jsonText } from '../../plugins/shared/json'
 import { CliError, EXIT } from '../common'
 
 /**
- * The consumer-jwt credentials of a declarative kong.yml, as the plugin itself reads them
- * (plugins/consumer-jwt/schema.ts parseConfig), for `token mint` and `token inspect`.
- *
- * The YAML reading is the first function alone, so it can be pointed at a shared loader later;
- * the rest works on the plain objects it returns.
+ * The consumer-jwt credentials of a declarative kong.yml, for `token mint` and `token inspect`:
+ * the file read by the policy commands' loader (cli/policy/load.ts), each config as Kong and
+ * then the plugin itself read it (cli/policy/plugin-configs.ts), with the secrets this machine
+ * holds (env vault references, secret_env) read from the environment.
  */
 
-type Raw = Record<string, unknown>
-
-const isRecord = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v)
-
-/** kong.yml as plain data, YAML merge keys (`<<: *anchor`) applied as decK does. */
-export function readDeclarativeConfig(path: string): Raw {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (error) {
-    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error)
-    throw new CliError(`--config ${path}: cannot read it (${why})`, EXIT.USAGE)
-  }
-  const doc = parseDocument(text, { merge: true, prettyErrors: true })
-  const first = doc.errors[0]
-  if (first !== undefined) {
-    throw new CliError(
-      `--config ${path}: not valid YAML: ${first.message.split('\n')[0] ?? ''}`,
-      EXIT.USAGE,
-    )
-  }
-  const data: unknown = doc.toJS({ maxAliasCount: 1000 })
-  if (!isRecord(data)) {
-    throw new CliError(
-      `--config ${path}: not a Kong declarative config (a YAML mapping)`,
-      EXIT.USAGE,
-    )
-  }
-  return data
-}
-
-/** One consumer-jwt plugin of the file, where it is, and its config as written (merged). */
-interface Placement {
-  readonly where: string
-  readonly config: Raw
-}
-
-function pluginsOf(entity: unknown): unknown[] {
-  return isRecord(entity) && Array.isArray(entity.plugins) ? entity.plugins : []
-}
-
-function nameOf(entity: unknown, kind: string, index: number): string {
-  if (!isRecord(entity)) return `${kind} #${index + 1}`
-  const name = entity.name ?? entity.username ?? entity.id
-  return typeof name === 'string' ? `${kind} ${name}` : `${kind} #${index + 1}`
-}
-
-/** Every enabled consumer-jwt plugin: global, on services, on routes (nested or not), on consumers. */
-function placements(data: Raw): Placement[] {
-  const found: Placement[] = []
-  const take = (plugins: unknown[], where: (p: Raw) => string): void => {
-    for (const p of plugins) {
-      if (!isRecord(p) || p.name !== 'consumer-jwt' || p.enabled === false) continue
-      found.push({ where: where(p), config: isRecord(p.config) ? p.config : {} })
-    }
-  }
-  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
-  take(list(data.plugins), (p) => {
-    const scope = ['route', 'service', 'consumer'].find((k) => p[k] !== undefined && p[k] !== null)
-    if (scope === undefined) return 'global'
-    const ref = p[scope]
-    const name = isRecord(ref) ? (ref.name ?? ref.username ?? ref.id) : ref
-    return `${scope} ${String(name)}`
-  })
-  list(data.services).forEach((s, i) => {
-    take(pluginsOf(s), () => nameOf(s, 'service', i))
-    if (isRecord(s))
-      list(s.routes).forEach((r, j) => take(pluginsOf(r), () => nameOf(r, 'route', j)))
-  })
-  list(data.routes).forEach((r, i) => take(pluginsOf(r), () => nameOf(r, 'route', i)))
-  list(data.consumers).forEach((c, i) => take(pluginsOf(c), () => nameOf(c, 'consumer', i)))
-  return found
+/** `route orders-read`, `service orders`, `consumer web-app` or `global`. */
+function placeOf(use: PluginUse): string {
+  if (use.route) return `route ${use.route.name ?? use.route.id}`
+  if (use.service) return `service ${use.service.name ?? use.service.id}`
+  if (use.consumer)
+    return `consumer ${use.consumer.username ?? use.consumer.custom_id ?? use.consumer.id}`
+  return 'global'
 }
 
 /** Key order does not matter; used to find the plugins that verify tokens alike. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
-  if (isRecord(value)) {
+  if (isPlainObject(value)) {
     return `{${Object.keys(value)
       .sort()
       .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
       .join(',')}}`
   }
   return jsonText(value) ?? 'null'
-}
-
-/**
- * A secret reference Kong's `env` vault resolves: `{vault://env/partner-secret}` reads
- * PARTNER_SECRET (upper case, `-` as `_`), `{vault://env/name/key}` the field `key` of the JSON
- * in NAME. Returns undefined for a value that is not a reference.
- */
-export function resolveVaultReference(
-  value: string,
-  env: NodeJS.ProcessEnv,
-): { value: string } | { missing: string } | undefined {
-  const m = /^\{vault:\/\/([^/}]+)\/([^/}]+)(?:\/([^}]+))?\}$/.exec(value.trim())
-  if (m === null) return undefined
-  const [, vault, name, field] = m as unknown as [string, string, string, string | undefined]
-  if (vault !== 'env') {
-    return { missing: `${value} is a reference to the "${vault}" vault; the CLI resolves env only` }
-  }
-  const variable = name.toUpperCase().replace(/-/g, '_')
-  const raw = env[variable]
-  if (raw === undefined || raw === '')
-    return { missing: `${value} needs ${variable} in the environment` }
-  if (field === undefined) return { value: raw }
-  try {
-    const parsed: unknown = JSON.parse(raw)
-    const v = isRecord(parsed) ? parsed[field] : undefined
-    if (typeof v === 'string' && v !== '') return { value: v }
-  } catch {
-    // reported below
-  }
-  return { missing: `${value}: ${variable} is not JSON with a string field "${field}"` }
-}
-
-/**
- * Credentials whose HS secret this machine cannot know (an unset secret_env, a vault reference
- * not resolvable here) get a random stand-in, so the rest of the file still loads; the reason is
- * kept, and no signature is made or checked with the stand-in.
- */
-function withResolvedSecrets(
-  config: Raw,
-  env: NodeJS.ProcessEnv,
-): { config: Raw; unavailable: Map<string, string>; base64: Set<string> } {
-  const unavailable = new Map<string, string>()
-  const base64 = new Set<string>()
-  if (!Array.isArray(config.credentials)) return { config, unavailable, base64 }
-  for (const c of config.credentials as unknown[])
-    if (isRecord(c) && c.secret_is_base64 === true && typeof c.key === 'string') base64.add(c.key)
-  const standIn = (c: Raw, why: string): Raw => {
-    if (typeof c.key === 'string') unavailable.set(c.key, why)
-    const { secret_env: _env, ...rest } = c
-    return { ...rest, secret: randomBytes(32).toString('base64url'), secret_is_base64: true }
-  }
-  const credentials = config.credentials.map((c: unknown) => {
-    if (!isRecord(c)) return c
-    if (typeof c.secret === 'string') {
-      const ref = resolveVaultReference(c.secret, env)
-      if (ref === undefined) return c
-      return 'value' in ref ? { ...c, secret: ref.value } : standIn(c, `secret ${ref.missing}`)
-    }
-    if (typeof c.secret_env === 'string') {
-      const v = env[c.secret_env]
-      if (v === undefined || v === '')
-        return standIn(c, `secret_env: the environment variable ${c.secret_env} is not set`)
-    }
-    return c
-  })
-  return { config: { ...config, credentials }, unavailable, base64 }
 }
 
 /** consumer-jwt plugins that verify tokens the same way (same config but for scopes/revocation). */
@@ -182,7 +50,7 @@ export interface ConsumerJwtSettings {
   readonly path: string
   readonly groups: readonly VerifierGroup[]
   /** The file's consumers, to match a name given as username, id or custom_id. */
-  readonly consumers: readonly Raw[]
+  readonly consumers: readonly ConsumerEntity[]
 }
 
 /**
@@ -190,39 +58,64 @@ export interface ConsumerJwtSettings {
  * revocation do not change how a token is verified and are left out (not parsed, not checked).
  */
 export function loadConsumerJwt(path: string, env: NodeJS.ProcessEnv): ConsumerJwtSettings {
-  const data = readDeclarativeConfig(path)
-  const found = placements(data)
+  let policy
+  try {
+    policy = loadPolicy(path)
+  } catch (error) {
+    if (error instanceof PolicyLoadError)
+      throw new CliError(`--config ${describeLoadError(error)}`, EXIT.USAGE)
+    throw error
+  }
+  const found = policy.plugins.filter((u) => u.entity.name === 'consumer-jwt' && u.entity.enabled)
   if (found.length === 0)
     throw new CliError(`--config ${path}: no enabled consumer-jwt plugin in it`, EXIT.USAGE)
-  const byCanon = new Map<string, { where: string[]; config: Raw }>()
-  for (const p of found) {
-    const { scopes: _s, revocation: _r, route_id: _id, ...verification } = p.config
+  const byCanon = new Map<string, { where: string[]; use: PluginUse }>()
+  for (const use of found) {
+    const { scopes: _s, revocation: _r, ...verification } = use.entity.config
     const key = canonical(verification)
     const group = byCanon.get(key)
-    if (group === undefined) byCanon.set(key, { where: [p.where], config: verification })
-    else group.where.push(p.where)
+    if (group === undefined)
+      byCanon.set(key, {
+        where: [placeOf(use)],
+        use: { ...use, entity: { ...use.entity, config: verification } },
+      })
+    else group.where.push(placeOf(use))
   }
-  const groups = [...byCanon.values()].map(({ where, config }) => {
-    const resolved = withResolvedSecrets(config, env)
-    let parsed: Config
-    try {
-      parsed = parseConfig(resolved.config, env)
-    } catch (error) {
-      const detail = isPluginError(error) ? (error.detail ?? error.message) : String(error)
+  const groups = [...byCanon.values()].map(({ where, use }): VerifierGroup => {
+    const read = readPluginConfig(use, env)
+    const problem = read.problems[0]
+    if (problem !== undefined || read.parsed?.name !== 'consumer-jwt') {
+      const detail =
+        problem === undefined
+          ? 'not read'
+          : `${problem.path === '' ? '' : `${problem.path}: `}${problem.message}`
       throw new CliError(
         `--config ${path}: consumer-jwt on ${where[0] ?? '?'}: ${detail}`,
         EXIT.USAGE,
       )
     }
-    return {
-      where,
-      config: parsed,
-      unavailableSecrets: resolved.unavailable,
-      base64Secrets: resolved.base64,
+    const credentials = Array.isArray(read.kongConfig?.['credentials'])
+      ? (read.kongConfig['credentials'] as unknown[])
+      : []
+    const keyAt = (i: number): unknown => {
+      const c = credentials[i]
+      return isPlainObject(c) ? c['key'] : undefined
     }
+    const unavailableSecrets = new Map<string, string>()
+    for (const s of read.standIns) {
+      const m = /^credentials\[(\d+)\]\.(?:secret|secret_env)$/.exec(s.path)
+      const key = m === null ? undefined : keyAt(Number(m[1]))
+      if (typeof key === 'string' && s.reason !== undefined) unavailableSecrets.set(key, s.reason)
+    }
+    const base64Secrets = new Set<string>()
+    credentials.forEach((c, i) => {
+      const key = keyAt(i)
+      if (isPlainObject(c) && c['secret_is_base64'] === true && typeof key === 'string')
+        base64Secrets.add(key)
+    })
+    return { where, config: read.parsed.config, unavailableSecrets, base64Secrets }
   })
-  const consumers = Array.isArray(data.consumers) ? data.consumers.filter(isRecord) : []
-  return { path, groups, consumers }
+  return { path, groups, consumers: policy.config.consumers }
 }
 
 /** Whether `name` designates the consumer a credential names (username or id, either way round). */

@@ -66,6 +66,22 @@ function setClaim(payload: Record<string, unknown>, path: string, value: unknown
   at[parts[parts.length - 1] as string] = value
 }
 
+/** jti, iat and exp (`ttl` seconds after `nowSec`), then the --claim values, which win. */
+function addTimesAndClaims(
+  payload: Record<string, unknown>,
+  nowSec: number,
+  ttl: number,
+  claims: readonly string[] = [],
+): void {
+  payload.jti = randomUUID()
+  payload.iat = nowSec
+  payload.exp = nowSec + ttl
+  for (const c of claims) {
+    const [name, value] = parseClaim(c)
+    setClaim(payload, name, value)
+  }
+}
+
 function describeKey(key: SigningKey): string {
   if (key.kind === 'secret') return 'an HMAC secret'
   const k = key.key
@@ -214,13 +230,7 @@ async function mintForConsumer(opts: MintOpts, io: CliIO): Promise<void> {
   const aud = opts.aud ?? credential.audiences?.slice(0, 1)
   if (aud !== undefined && aud.length > 0) payload.aud = aud.length === 1 ? aud[0] : aud
   if (scopes.length > 0) setClaim(payload, config.scope_claims[0] ?? 'scope', scopes.join(' '))
-  payload.jti = randomUUID()
-  payload.iat = nowSec
-  payload.exp = nowSec + ttl
-  for (const c of opts.claim ?? []) {
-    const [name, value] = parseClaim(c)
-    setClaim(payload, name, value)
-  }
+  addTimesAndClaims(payload, nowSec, ttl, opts.claim)
   // With kid as the key claim, the kid names the credential; otherwise the signing key.
   if (keyClaim === 'kid' && opts.kid !== undefined && opts.kid !== credential.key)
     throw new CliError(
@@ -288,13 +298,7 @@ async function mintStandalone(opts: MintOpts, io: CliIO): Promise<void> {
   if (opts.aud !== undefined) payload.aud = opts.aud.length === 1 ? opts.aud[0] : opts.aud
   const scopes = scopesOf(opts.scope)
   if (scopes !== undefined && scopes.length > 0) payload.scope = scopes.join(' ')
-  payload.jti = randomUUID()
-  payload.iat = nowSec
-  payload.exp = nowSec + ttl
-  for (const c of opts.claim ?? []) {
-    const [name, value] = parseClaim(c)
-    setClaim(payload, name, value)
-  }
+  addTimesAndClaims(payload, nowSec, ttl, opts.claim)
   const kid = opts.kid ?? key.kid
   const token = await sign(payload, { alg, typ: 'JWT', ...(kid !== undefined ? { kid } : {}) }, key)
   io.err(
