@@ -62,8 +62,6 @@ export interface KongTarget {
   upstreamRequestFor(res: Response): EchoRecord | undefined
   /** Loads another kong.yml (POST /config), rewritten like the first one. */
   reload(config: string): Promise<void>
-  /** Waits until log phases of finished requests have run (emulator; no-op for an external Kong). */
-  settled(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -176,7 +174,6 @@ export async function startExternal(
       return id === null ? undefined : echo.byRequestId(id)
     },
     reload: push,
-    settled: () => new Promise((r) => setTimeout(r, 100)),
     stop: () => echo.stop(),
   }
 }
@@ -228,7 +225,6 @@ export async function startKongTarget(opts: KongTargetOptions): Promise<KongTarg
       if (res.status !== 201)
         throw new Error(`POST /config failed: ${res.status} ${await res.text()}`)
     },
-    settled: () => emu.idle(),
     stop: async () => {
       await emu.stop()
       await echo.stop()
