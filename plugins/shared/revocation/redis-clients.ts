@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { ConnectionOptions } from 'node:tls'
 import type { Logger } from '../logger'
 import { describeRedis, type RedisSettings } from '../schema/redis-fields'
@@ -134,16 +134,29 @@ export async function waitReady(client: RedisClient, timeoutMs: number): Promise
   if (client.status === 'ready') return
   if (client.status === 'wait') client.connect().catch(() => undefined)
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const done = (): void => {
+      clearTimeout(timer)
       client.off('ready', onReady)
+      client.off('error', onError)
+    }
+    const timer = setTimeout(() => {
+      done()
       reject(new Error(`Redis not ready within ${timeoutMs} ms (status ${client.status})`))
     }, timeoutMs)
     timer.unref()
     const onReady = (): void => {
-      clearTimeout(timer)
+      done()
       resolve()
     }
+    // Redis refusing the connection (a wrong password) is known at once: no need to wait out
+    // the timeout, and it must not read as an outage (see isRefusalByRedis).
+    const onError = (error: unknown): void => {
+      if (!isRefusalByRedis(error)) return
+      done()
+      reject(error)
+    }
     client.once('ready', onReady)
+    client.on('error', onError)
   })
 }
 
@@ -160,6 +173,7 @@ export class SharedRedis {
   readonly #listeners = new Map<string, Set<ChannelListener>>()
   #epoch = 0
   #lastErrorLog = 0
+  #refusal: Error | undefined
 
   constructor(
     readonly settings: RedisSettings,
@@ -167,7 +181,22 @@ export class SharedRedis {
     private readonly logger: Logger,
   ) {
     this.client = createRedisClient(settings, tuning)
-    this.client.on('error', (error: unknown) => this.logError('command connection', error))
+    this.client.on('error', (error: unknown) => {
+      if (isRefusalByRedis(error)) this.#refusal = error
+      this.logError('command connection', error)
+    })
+    this.client.on('ready', () => {
+      this.#refusal = undefined
+    })
+  }
+
+  /**
+   * Why Redis refused the command connection (a wrong password, an ACL user without the
+   * commands we need), while it is not ready; undefined otherwise. Such a Redis is misconfigured,
+   * not down: it must not count as an outage that `fail_open` would pass.
+   */
+  refusal(): Error | undefined {
+    return this.client.status === 'ready' ? undefined : this.#refusal
   }
 
   /** Subscribes `listener` to `channel`; the first call opens the subscriber connection. */
@@ -267,4 +296,29 @@ export async function closeSharedRedis(): Promise<void> {
   const all = [...REGISTRY.values()]
   REGISTRY.clear()
   await Promise.all(all.map((s) => s.close()))
+}
+
+/**
+ * Redis error replies that mean the deployment is down, busy or moving: an outage. Every other
+ * reply (WRONGPASS, NOAUTH, NOPERM, ERR from a script, WRONGTYPE, …) is Redis refusing what we
+ * asked, which no wait or failover mends.
+ */
+const OUTAGE_REPLIES = new Set([
+  'BUSY',
+  'LOADING',
+  'MASTERDOWN',
+  'READONLY',
+  'TRYAGAIN',
+  'CLUSTERDOWN',
+  'NOREPLICAS',
+  'OOM',
+  'MOVED',
+  'ASK',
+])
+
+/** Whether `error` is an error reply of Redis that is not an outage (see OUTAGE_REPLIES). */
+export function isRefusalByRedis(error: unknown): error is Error {
+  if (!(error instanceof Error) || !(error instanceof ReplyError)) return false
+  const code = /^[A-Z]+/.exec(error.message)?.[0] ?? ''
+  return !OUTAGE_REPLIES.has(code)
 }

@@ -14,8 +14,15 @@ import {
   type RevocationEntry,
   type RevocationTarget,
 } from './keys'
+import { isPluginError, PluginError } from '../errors'
 import { LookupBreaker } from './lookup-breaker'
-import { sharedRedis, waitReady, type RedisClient, type SharedRedis } from './redis-clients'
+import {
+  isRefusalByRedis,
+  sharedRedis,
+  waitReady,
+  type RedisClient,
+  type SharedRedis,
+} from './redis-clients'
 import {
   isRevocationUnavailable,
   checkRevocation,
@@ -118,6 +125,20 @@ return {n, redis.call('PUBLISH', ARGV[1], ARGV[2])}
  * a key of another type apart (single server and Sentinel), or one GET per key sent together
  * (Cluster, where the keys live in different slots).
  */
+/**
+ * Redis refusing what the store asks: a deployment or config fault (500 ERR_CONFIG_INVALID,
+ * whatever on_unavailable says), never an outage.
+ */
+function misconfigured(what: string, cause: Error): PluginError {
+  return new PluginError(
+    'ERR_CONFIG_INVALID',
+    `Redis refused the revocation ${what}: ${cause.message}`,
+    {
+      cause,
+    },
+  )
+}
+
 /** Errors JavaScript raises for code at fault, never Redis or its client for an outage. */
 function isProgrammingError(error: unknown): boolean {
   return (
@@ -136,7 +157,8 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
   #everReady = false
 
   constructor(
-    private readonly redis: Pick<SharedRedis, 'client' | 'subscribe'>,
+    private readonly redis: Pick<SharedRedis, 'client' | 'subscribe'> &
+      Partial<Pick<SharedRedis, 'refusal'>>,
     private readonly options: RedisRevocationStoreOptions,
   ) {
     this.#client = redis.client
@@ -282,6 +304,8 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
       this.#everReady = true
       return
     }
+    const refusal = this.redis.refusal?.()
+    if (refusal !== undefined) throw misconfigured('connection', refusal)
     if (this.#everReady && this.options.failFast !== false) {
       throw new RevocationUnavailableError(`Redis connection is down (${status})`)
     }
@@ -344,7 +368,10 @@ export class RedisRevocationStore implements RevocationStore, RevocationWriter {
       // A bug is not an outage: under on_unavailable = fail_open an outage passes the request,
       // so only what Redis and its client raise may count as one; a programming error goes on
       // to the boundary's 500.
-      if (isProgrammingError(cause)) throw cause
+      if (isProgrammingError(cause) || isPluginError(cause)) throw cause
+      // Nor is Redis refusing us (a wrong password, an ACL user without EVAL, a script error):
+      // it answers at once, every time, and would pass every request under fail_open.
+      if (isRefusalByRedis(cause)) throw misconfigured(what, cause)
       const message = cause instanceof Error ? cause.message : String(cause)
       throw new RevocationUnavailableError(`${what}: ${message}`, { cause })
     } finally {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { ReplyError } from 'ioredis'
 import { JwtRevocationHandler } from '../../../../../plugins/jwt-revocation/handler'
 import { RedisRevocationStore } from '../../../../../plugins/shared/revocation/redis-revocation-store'
 import { isRevocationUnavailable } from '../../../../../plugins/shared/revocation/revocation-store'
@@ -19,6 +20,10 @@ function storeWhoseRead(fails: () => never): RedisRevocationStore {
 
 const target = { kind: 'jti', jti: 'j1' } as const
 
+/** An error reply of Redis as ioredis raises it (its type is untyped upstream). */
+const replyError = (message: string): Error =>
+  new (ReplyError as unknown as new (m: string) => Error)(message)
+
 describe('redis revocation store: (what counts as unavailable)', () => {
   it('reports an error of Redis or its client as unavailable', async () => {
     const store = storeWhoseRead(() => {
@@ -27,6 +32,36 @@ describe('redis revocation store: (what counts as unavailable)', () => {
     const error: unknown = await store.lookup([target]).catch((e: unknown) => e)
     expect(isRevocationUnavailable(error)).toBe(true)
   })
+
+  it.each([
+    'LOADING Redis is loading the dataset in memory',
+    "READONLY You can't write against a read only replica.",
+    'MASTERDOWN Link with MASTER is down',
+    'BUSY Redis is busy running a script',
+  ])('reports the reply %s as unavailable: the deployment is down or moving', async (reply) => {
+    const store = storeWhoseRead(() => {
+      throw replyError(reply)
+    })
+    const error: unknown = await store.lookup([target]).catch((e: unknown) => e)
+    expect(isRevocationUnavailable(error)).toBe(true)
+  })
+
+  it.each([
+    "NOPERM User reader has no permissions to run the 'eval' command",
+    'WRONGPASS invalid username-password pair or user is disabled.',
+    'NOAUTH Authentication required.',
+    'ERR user_script:1: Script attempted to access nonexistent global variable',
+  ])(
+    'reports the reply %s as a config error, never as an outage fail_open would pass',
+    async (reply) => {
+      const store = storeWhoseRead(() => {
+        throw replyError(reply)
+      })
+      const error: unknown = await store.lookup([target]).catch((e: unknown) => e)
+      expect(isRevocationUnavailable(error)).toBe(false)
+      expect(error).toMatchObject({ code: 'ERR_CONFIG_INVALID' })
+    },
+  )
 
   it('lets a programming error through as itself, not as an outage', async () => {
     const store = storeWhoseRead(() => {
