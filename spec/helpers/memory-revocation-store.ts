@@ -20,7 +20,7 @@ import {
 /**
  * RevocationStore and RevocationWriter in memory, with the Redis store's semantics (same keys,
  * same "a cutoff never moves earlier", expiry by clock as Redis keeps it: whole seconds, gone once
- * past) for unit tests. spec/integration/revocation/07-store-contract.spec.ts runs one set of
+ * past) for unit tests. spec/integration/revocation/08-store-contract.spec.ts runs one set of
  * cases against both, so the two cannot drift. `unavailable` makes lookups fail as an
  * unreachable Redis would; `failWith` makes them throw anything else.
  */
