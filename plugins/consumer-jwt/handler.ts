@@ -4,7 +4,13 @@ import { stderrLogger, type Logger } from '../shared/logger'
 import { adaptKong } from '../shared/pdk/adapt'
 import { runPhase, tryParse, type ParsedConfig, type PhaseOptions } from '../shared/pdk/boundary'
 import { refusalLog, type RefusalLog } from '../shared/refusal-log'
-import { asKongConsumer, type HeaderPatch, type KongConsumer, type Pdk } from '../shared/pdk/port'
+import {
+  asKongConsumer,
+  asKongCredential,
+  type HeaderPatch,
+  type KongConsumer,
+  type Pdk,
+} from '../shared/pdk/port'
 import { writeVerifiedToken } from '../shared/pdk/shared-context'
 import { readScopes } from '../shared/scopes/parse'
 import { cookieHeaderWithout, extractToken, queryWithout } from '../shared/token/extract'
@@ -136,7 +142,8 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
   const preflightSkipped = !config.run_on_preflight && (await pdk.request.getMethod()) === 'OPTIONS'
   if (
     preflightSkipped ||
-    (config.anonymous !== undefined && (await pdk.client.getCredential()) !== undefined)
+    (config.anonymous !== undefined &&
+      asKongCredential(await pdk.client.getCredential()) !== undefined)
   ) {
     // Not ours to authenticate (a preflight left alone; or logical OR: another auth plugin
     // already did), but the scope rules and the claim headers are still ours: rules that need

@@ -106,7 +106,7 @@ export class FakeKong implements Pdk {
       }),
     getConsumer: () =>
       this.call('kong.client.get_consumer', () => this.authenticated?.consumer ?? undefined),
-    getCredential: () =>
+    getCredential: (): Promise<unknown> =>
       this.call('kong.client.get_credential', () => this.authenticated?.credential ?? undefined),
   }
 

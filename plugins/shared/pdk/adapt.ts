@@ -1,5 +1,5 @@
 import type Kong from 'kong-pdk/kong'
-import type { HeaderPatch, KongCredential, KongRoute, MultiMap, Pdk } from './port'
+import type { HeaderPatch, KongRoute, MultiMap, Pdk } from './port'
 
 /**
  * Wraps the `kong` object kong-pdk hands a phase method into our port. This is the one place
@@ -26,8 +26,7 @@ export function adaptKong(raw: unknown): Pdk {
         else await client.authenticate(consumer, credential)
       },
       getConsumer: async (): Promise<unknown> => await kong.client.getConsumer(),
-      getCredential: async () =>
-        (await kong.client.getCredential()) as unknown as KongCredential | undefined,
+      getCredential: async (): Promise<unknown> => kong.client.getCredential(),
     },
     router: {
       getRoute: async () => (await kong.router.getRoute()) as unknown as KongRoute | undefined,

@@ -37,6 +37,17 @@ export interface KongCredential {
   readonly [key: string]: unknown
 }
 
+/**
+ * The credential another auth plugin authenticated with, as Lua tests it (`if
+ * kong.client.get_credential() then`): any table is one; nil (undefined or null once decoded)
+ * and anything else is none. A null read as a credential would skip our authentication.
+ */
+export function asKongCredential(value: unknown): Readonly<Record<string, unknown>> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Readonly<Record<string, unknown>>)
+    : undefined
+}
+
 /** Route entity fields we read (`kong.router.get_route`). */
 export interface KongRoute {
   readonly id: string
@@ -69,7 +80,8 @@ export interface Pdk {
     authenticate: (consumer: KongConsumer, credential: KongCredential | null) => Promise<void>
     /** The entity as Kong sent it (nil: undefined or null); {@link asKongConsumer} reads it. */
     getConsumer: () => Promise<unknown>
-    getCredential: () => Promise<KongCredential | undefined>
+    /** The entity as Kong sent it (nil: undefined or null); {@link asKongCredential} reads it. */
+    getCredential: () => Promise<unknown>
   }
   readonly router: {
     getRoute: () => Promise<KongRoute | undefined>

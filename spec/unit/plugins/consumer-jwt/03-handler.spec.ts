@@ -184,6 +184,16 @@ describe('consumer-jwt: (handler)', () => {
     expect(kong.exitResult).toBeUndefined()
   })
 
+  it('with anonymous set, reads a nil credential decoded as null as none: the request without a token is not waved through', async () => {
+    const { handler, kong } = setup({ anonymous: 'anonymous' })
+    kong.client.getCredential = () => Promise.resolve(null)
+    await handler.accessWith(kong)
+    // No token: the anonymous fallback authenticates, rather than the request passing as if
+    // another plugin had already authenticated it.
+    expect(kong.authenticated?.consumer).toEqual(ANON)
+    expect(kong.calls).toContain('kong.client.authenticate')
+  })
+
   it('with anonymous set and no claim headers configured, costs one call when another plugin authenticated', async () => {
     const { handler, kong } = setup({ anonymous: 'anonymous', claims_to_headers: [] })
     kong.authenticated = { consumer: WEB, credential: { id: 'key-auth-cred' } }
