@@ -43,8 +43,17 @@ const {
   realm: _revocationRealm,
   require_token: _requireToken,
   log_refusals: _revocationLog,
-  ...revocationFields
+  ...separateRevocationFields
 } = withoutDefaults(revocationPluginFields)
+/** The consumer is known in the same event: looking its cutoff up costs no PDK call here. */
+const revocationFields = {
+  ...separateRevocationFields,
+  check: {
+    ...separateRevocationFields.check,
+    description:
+      'Which revocations to look up: `jti` (one token), `subject` (a `sub` cutoff), `consumer` (a Kong consumer cutoff; the consumer is already known here, so no PDK call).',
+  },
+}
 
 export const ALGORITHMS = [
   'HS256',
