@@ -2,6 +2,7 @@
  * An example service behind Kong, on plain `http`: every request must carry consumer-jwt's
  * gateway assertion; GET needs orders:read, DELETE orders:admin; the answer names the caller.
  *
+ *   npm run build   # the dev build; the release build leaves examples out
  *   ASSERTION_SECRET=... ASSERTION_AUDIENCE=orders PORT=3000 node dist/middleware/example/orders-service.js
  *
  * ROUTE_PREFIX: the route path Kong strips (strip_path: true), e.g. /orders.

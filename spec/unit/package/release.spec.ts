@@ -39,12 +39,21 @@ function bareImports(file: string): string[] {
     .map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] ?? s)))
 }
 
-const shipped = release.include.flatMap(sources)
+const excludedDirs = (JSON.parse(read('tsconfig.build.json')) as { exclude: string[] }).exclude
+const shipped = release.include
+  .flatMap(sources)
+  .filter((f) => !excludedDirs.some((x) => f === x || f.startsWith(`${x}/`)))
 const used = new Map<string, string[]>()
 for (const file of shipped)
   for (const name of bareImports(file)) used.set(name, [...(used.get(name) ?? []), file])
 
 describe('release build: (what users copy to Kong)', () => {
+  it('leaves the example service out of the release build', () => {
+    const excluded = (JSON.parse(read('tsconfig.build.json')) as { exclude: string[] }).exclude
+    expect(excluded).toContain('middleware/example')
+    expect(shipped.filter((f) => f.startsWith('middleware/example'))).toEqual([])
+  })
+
   it('compiles the plugins, the plugin-server command and the CLI, and no dev tool', () => {
     expect(release.include).toEqual(expect.arrayContaining(['plugins', 'pluginserver', 'cli']))
     for (const tool of ['emulator', 'bench', 'spec', 'scripts'])
