@@ -94,6 +94,7 @@ export default tseslint.config(
       'plugins/shared/schema/**',
       'plugins/shared/errors.ts',
       'plugins/shared/json.ts',
+      'plugins/shared/reserved-headers.ts',
       'plugins/shared/gateway-assertion.ts',
       'plugins/shared/pdk/respond.ts',
       'plugins/shared/revocation/keys.ts',

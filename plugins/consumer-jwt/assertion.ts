@@ -13,6 +13,7 @@ import {
 import type { HeaderPatch, KongConsumer, Pdk } from '../shared/pdk/port'
 import { isUnset, recordOf, type KongField, type RecordField } from '../shared/schema/kong-fields'
 import { invalid, readRecord, type Raw } from '../shared/schema/read'
+import { RESERVED_HEADER } from '../shared/reserved-headers'
 
 /**
  * consumer-jwt's `assertion` setting: a short-lived signed statement, sent upstream with the
@@ -99,10 +100,6 @@ export interface AssertionConfig {
   readonly lifetime: number
   readonly header: string
 }
-
-/** Headers the assertion may not be sent in: identity, credentials, proxy and framing headers. */
-const RESERVED_HEADER =
-  /^(x-(consumer|credential|anonymous)-.*|x-authenticated-(groups|userid)|authorization|proxy-.*|cookie|host|content-(length|type|encoding)|transfer-encoding|connection|keep-alive|te|trailer|upgrade|via|forwarded|x-forwarded-.*|x-real-ip|x-kong-.*)$/i
 
 /** The algorithm a private key signs with, checked against an explicit setting. */
 function algorithmOfKey(key: KeyObject, given: AssertionAlgorithm | undefined): AssertionAlgorithm {

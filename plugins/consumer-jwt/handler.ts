@@ -185,7 +185,7 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
         rt,
         upstreamHeaders(config, anonymous, undefined, undefined, undefined),
         request,
-        { consumer: anonymous, credential: undefined, subject: undefined, scopes: [] },
+        () => ({ consumer: anonymous, credential: undefined, subject: undefined, scopes: [] }),
       ),
     )
     await pdk.client.authenticate(anonymous, null)
@@ -210,12 +210,12 @@ export async function authenticate(pdk: Pdk, rt: Runtime, logger: Logger): Promi
       rt,
       upstreamHeaders(config, consumer, verified.credential, verified.claims, hide),
       request,
-      {
+      () => ({
         consumer,
         credential: verified.credential.key,
         subject: typeof verified.claims.sub === 'string' ? verified.claims.sub : undefined,
         scopes: readScopes(verified.claims, config.scope_claims),
-      },
+      }),
     ),
   )
   if (
@@ -254,10 +254,11 @@ async function withAssertion(
   rt: Runtime,
   headers: HeaderPatch,
   request: { readonly method: string; readonly path: string } | undefined,
-  facts: Omit<Parameters<AssertionSigner['sign']>[0], 'method' | 'path'>,
+  /** Built only when an assertion is signed: no scope reading on every request otherwise. */
+  facts: () => Omit<Parameters<AssertionSigner['sign']>[0], 'method' | 'path'>,
 ): Promise<HeaderPatch> {
   if (rt.assertion === undefined || request === undefined) return headers
-  return { ...headers, [rt.assertion.header]: await rt.assertion.sign({ ...facts, ...request }) }
+  return { ...headers, [rt.assertion.header]: await rt.assertion.sign({ ...facts(), ...request }) }
 }
 
 /** The `scopes` rules for this request, if configured (scope-acl's decision, in this event). */

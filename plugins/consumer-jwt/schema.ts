@@ -11,6 +11,7 @@ import {
 } from '../shared/schema/kong-fields'
 import { invalid, isRecord, readRecord, type Raw, type RecordReader } from '../shared/schema/read'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
+import { RESERVED_HEADER } from '../shared/reserved-headers'
 import { assertionField, parseAssertion, type AssertionConfig } from './assertion'
 import type { KeySource } from '../shared/token/keys'
 import {
@@ -382,13 +383,6 @@ export interface Config {
   /** The signed gateway assertion sent upstream (assertion.ts); undefined: none. */
   readonly assertion: AssertionConfig | undefined
 }
-
-/**
- * Headers a claim may never be copied into: Kong's identity headers, credentials, headers that
- * steer the proxy (Host becomes Kong's upstream host in set_headers) or frame the request.
- */
-const RESERVED_HEADER =
-  /^(x-(consumer|credential|anonymous)-.*|x-authenticated-(groups|userid)|authorization|proxy-.*|cookie|host|content-(length|type|encoding)|transfer-encoding|connection|keep-alive|te|trailer|upgrade|via|forwarded|x-forwarded-.*|x-real-ip|x-kong-.*)$/i
 
 function decodeSecret(
   secret: string,
