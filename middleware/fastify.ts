@@ -4,9 +4,10 @@
  */
 import {
   createAssertionVerifier,
-  GatewayAssertionError,
-  hasScopes,
   refusalOf,
+  requiredScopes,
+  scopeRefusal,
+  type GatewayAssertionError,
   type AssertionVerifier,
   type AssertionVerifierOptions,
   type GatewayCaller,
@@ -85,20 +86,15 @@ export function fastifyGatewayAssertion(
   })
 }
 
-/** A preHandler refusing with 403 ERR_SCOPE_INSUFFICIENT a caller lacking any of `scopes`. */
+/**
+ * A preHandler refusing with 403 ERR_SCOPE_INSUFFICIENT a caller lacking any of `scopes` (401
+ * without fastifyGatewayAssertion in front). Throws a TypeError when given no scope, or
+ * something that is not a scope token.
+ */
 export function fastifyRequireScope(...scopes: readonly string[]): FastifyHook {
+  const required = requiredScopes('fastifyRequireScope', scopes)
   return (request, reply) => {
-    const caller = request.gateway ?? undefined
-    if (caller === undefined) {
-      return Promise.resolve(
-        refuse(reply, new GatewayAssertionError('ERR_ASSERTION_MISSING', 'no verified caller')),
-      )
-    }
-    if (!hasScopes(caller, scopes)) {
-      return Promise.resolve(
-        refuse(reply, new GatewayAssertionError('ERR_SCOPE_INSUFFICIENT', scopes.join(' '))),
-      )
-    }
-    return Promise.resolve(undefined)
+    const refusal = scopeRefusal(request.gateway ?? undefined, required)
+    return Promise.resolve(refusal === undefined ? undefined : refuse(reply, refusal))
   }
 }

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   createAssertionVerifier,
-  GatewayAssertionError,
-  hasScopes,
   refusalOf,
+  requiredScopes,
+  scopeRefusal,
+  type GatewayAssertionError,
   type AssertionVerifier,
   type AssertionVerifierOptions,
   type GatewayCaller,
@@ -66,17 +67,15 @@ export function gatewayAssertion(
 
 /**
  * Refuses with 403 ERR_SCOPE_INSUFFICIENT a caller lacking any of `scopes`; put it after
- * `gatewayAssertion` (without it in front, every request is refused with 401).
+ * `gatewayAssertion` (without it in front, every request is refused with 401). Throws a
+ * TypeError when given no scope, or something that is not a scope token.
  */
 export function requireScope(...scopes: readonly string[]): Middleware {
+  const required = requiredScopes('requireScope', scopes)
   return (req, res, next) => {
-    const caller = gatewayCaller(req)
-    if (caller === undefined) {
-      sendRefusal(res, new GatewayAssertionError('ERR_ASSERTION_MISSING', 'no verified caller'))
-      return
-    }
-    if (!hasScopes(caller, scopes)) {
-      sendRefusal(res, new GatewayAssertionError('ERR_SCOPE_INSUFFICIENT', scopes.join(' ')))
+    const refusal = scopeRefusal(gatewayCaller(req), required)
+    if (refusal !== undefined) {
+      sendRefusal(res, refusal)
       return
     }
     next()

@@ -7,6 +7,7 @@ export {
   createAssertionVerifier,
   GatewayAssertionError,
   hasScopes,
+  scopeRefusal,
   type AssertionVerifier,
   type AssertionVerifierOptions,
   type GatewayCaller,

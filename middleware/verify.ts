@@ -1,5 +1,5 @@
-import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto'
-import { errors, importSPKI, jwtVerify, type JWTPayload } from 'jose'
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { errors, jwtVerify, type JWTPayload } from 'jose'
 import { CATALOGUE, type ErrorCode } from '../plugins/shared/errors'
 import {
   ASSERTION_ALGORITHMS,
@@ -7,6 +7,11 @@ import {
   DEFAULT_ASSERTION_HEADER,
   type AssertionAlgorithm,
 } from '../plugins/shared/gateway-assertion'
+import {
+  algorithmOfKey,
+  importAssertionKey,
+  MIN_ASSERTION_SECRET_BYTES,
+} from '../plugins/shared/gateway-assertion-keys'
 import { pathMatches, type PathMapping } from './path'
 
 /** Who called, as the gateway authenticated them: what a handler decides authorization from. */
@@ -41,6 +46,13 @@ export interface AssertionVerifierOptions extends PathMapping {
   readonly clockTolerance?: number
   /** Oldest assertion accepted (now - iat), in seconds (1–600), whatever its exp. Default 60. */
   readonly maxAge?: number
+  /**
+   * Pass callers the gateway let through as its `anonymous` consumer (consumer-jwt's `anonymous`
+   * setting: no token, or one that failed). Default false: such a request is refused with 401
+   * ERR_ASSERTION_ANONYMOUS, as it proves no login. Set it for a service that serves anonymous
+   * callers itself, and check `caller.anonymous` (or use requireScope) in its handlers.
+   */
+  readonly allowAnonymous?: boolean
   /** Milliseconds since the epoch; tests pin it. */
   readonly now?: () => number
 }
@@ -85,34 +97,6 @@ function misuse(option: string, why: string): TypeError {
   return new TypeError(`gateway assertion: "${option}" option ${why}`)
 }
 
-type VerifyKey = Parameters<typeof jwtVerify>[1] & object
-
-async function importVerifyKey(
-  algorithm: AssertionAlgorithm,
-  secret: Uint8Array | undefined,
-  publicKey: KeyObject | undefined,
-): Promise<VerifyKey> {
-  if (secret !== undefined) {
-    return await webcrypto.subtle.importKey(
-      'raw',
-      secret,
-      { name: 'HMAC', hash: 'SHA-256' },
-      false,
-      ['verify'],
-    )
-  }
-  const spki = (publicKey as KeyObject).export({ type: 'spki', format: 'pem' }).toString()
-  return importSPKI(spki, algorithm)
-}
-
-function keyFits(algorithm: AssertionAlgorithm, key: KeyObject): boolean {
-  const type = key.asymmetricKeyType
-  if (algorithm === 'EdDSA') return type === 'ed25519'
-  if (algorithm === 'ES256')
-    return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
-  return type === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048
-}
-
 const stringOrUndefined = (v: unknown): string | undefined =>
   typeof v === 'string' ? v : undefined
 
@@ -137,19 +121,25 @@ export function createAssertionVerifier(options: AssertionVerifierOptions): Asse
   }
   const header = (options.header ?? DEFAULT_ASSERTION_HEADER).toLowerCase()
   if (!/^[a-z0-9-]+$/.test(header)) throw misuse('header', 'must be a header name')
+  const allowAnonymous = options.allowAnonymous ?? false
+  if (typeof allowAnonymous !== 'boolean') throw misuse('allowAnonymous', 'must be a boolean')
 
-  let secret: Uint8Array | undefined
-  let publicKey: KeyObject | undefined
+  // The secret (HS256) or the public key, as the verifier imports it.
+  let material: Uint8Array | KeyObject
   if ((options.secret === undefined) === (options.publicKey === undefined)) {
     throw misuse('secret', 'or "publicKey" must be given, not both')
   }
   if (algorithm === 'HS256') {
     if (options.secret === undefined) throw misuse('secret', 'is required for HS256')
-    secret =
+    const secret =
       typeof options.secret === 'string' ? new TextEncoder().encode(options.secret) : options.secret
-    if (secret.length < 32) throw misuse('secret', 'must be at least 32 bytes')
+    if (secret.length < MIN_ASSERTION_SECRET_BYTES) {
+      throw misuse('secret', `must be at least ${MIN_ASSERTION_SECRET_BYTES} bytes`)
+    }
+    material = secret
   } else {
     if (options.publicKey === undefined) throw misuse('publicKey', `is required for ${algorithm}`)
+    let publicKey: KeyObject
     try {
       publicKey =
         typeof options.publicKey === 'string'
@@ -160,11 +150,16 @@ export function createAssertionVerifier(options: AssertionVerifierOptions): Asse
     } catch (cause) {
       throw misuse('publicKey', `is not a PEM key (${String(cause)})`)
     }
-    if (!keyFits(algorithm, publicKey)) {
-      throw misuse('publicKey', `does not fit ${algorithm}`)
+    const fit = algorithmOfKey(publicKey)
+    if (fit.algorithm !== algorithm) {
+      throw misuse(
+        'publicKey',
+        `does not fit ${algorithm} (${fit.problem ?? `an ${fit.algorithm} key`})`,
+      )
     }
+    material = publicKey
   }
-  const key = importVerifyKey(algorithm, secret, publicKey).catch((error: unknown) =>
+  const key = importAssertionKey(algorithm, material, 'verify').catch((error: unknown) =>
     error instanceof Error ? error : new Error(String(error)),
   )
   const now = options.now ?? Date.now
@@ -224,6 +219,12 @@ export function createAssertionVerifier(options: AssertionVerifierOptions): Asse
           `assertion for ${String(payload['path']).slice(0, 200)}, request is ${path.slice(0, 200)}`,
         )
       }
+      if (caller.anonymous && !allowAnonymous) {
+        throw new GatewayAssertionError(
+          'ERR_ASSERTION_ANONYMOUS',
+          `the gateway let consumer ${caller.consumer.id} through as anonymous; allowAnonymous is off`,
+        )
+      }
       return caller
     },
   }
@@ -264,6 +265,42 @@ function callerOf(payload: JWTPayload): GatewayCaller {
 /** Whether the caller holds every one of `scopes` (exact names). */
 export function hasScopes(caller: GatewayCaller, scopes: readonly string[]): boolean {
   return scopes.every((s) => caller.scopes.includes(s))
+}
+
+/**
+ * The scopes a requireScope guard was given, checked when the guard is built: at least one (a
+ * guard requiring nothing would pass every caller), each a scope token (RFC 6749 §3.3: no
+ * spaces, which could never match). `guard` names the function in the TypeError.
+ */
+export function requiredScopes(guard: string, scopes: readonly unknown[]): readonly string[] {
+  if (scopes.length === 0) {
+    throw new TypeError(`${guard}() needs at least one scope (without one it would pass anyone)`)
+  }
+  for (const s of scopes) {
+    if (typeof s !== 'string' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s)) {
+      const shown = typeof s === 'string' ? JSON.stringify(s) : String(s)
+      throw new TypeError(`${guard}(): ${shown} is not a scope token`)
+    }
+  }
+  return Object.freeze([...(scopes as string[])])
+}
+
+/**
+ * The one scope decision of both adapters: undefined when `caller` may go on, else the refusal
+ * to write (401 ERR_ASSERTION_MISSING without a verified caller, 403 ERR_SCOPE_INSUFFICIENT when
+ * any of `scopes` is missing).
+ */
+export function scopeRefusal(
+  caller: GatewayCaller | undefined,
+  scopes: readonly string[],
+): GatewayAssertionError | undefined {
+  if (caller === undefined) {
+    return new GatewayAssertionError('ERR_ASSERTION_MISSING', 'no verified caller')
+  }
+  if (!hasScopes(caller, scopes)) {
+    return new GatewayAssertionError('ERR_SCOPE_INSUFFICIENT', scopes.join(' '))
+  }
+  return undefined
 }
 
 /** A refusal for anything a verification threw (not a GatewayAssertionError: a 500). */

@@ -78,6 +78,11 @@ export const CATALOGUE = {
     bearer: null,
     message: 'Gateway assertion is for another request',
   },
+  ERR_ASSERTION_ANONYMOUS: {
+    status: 401,
+    bearer: null,
+    message: 'Anonymous caller not allowed',
+  },
   ERR_CONFIG_INVALID: { status: 500, bearer: null, message: 'Internal error' },
   ERR_INTERNAL: { status: 500, bearer: null, message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>

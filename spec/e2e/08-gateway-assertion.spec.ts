@@ -11,7 +11,8 @@ import { REPO_ROOT, startKongTarget, type KongTarget } from './helpers/kong-targ
 
 // consumer-jwt's `assertion` end to end: through Kong, a request reaches the example orders
 // service (middleware/example), which verifies the assertion with the middleware; straight to
-// the service, forged identity headers are refused. The route strips its /shop prefix.
+// the service, forged identity headers are refused. The routes strip their /shop and /open
+// prefixes; /open falls back to an anonymous consumer, which the service refuses.
 const ASSERTION_SECRET = 'e2e-gateway-assertion-secret-of-32+-bytes'
 
 let kong: KongTarget
@@ -20,7 +21,10 @@ let orders: OrdersService
 function config(serviceUrl: string): string {
   return stringify({
     _format_version: '3.0',
-    consumers: [{ username: 'web-app', custom_id: 'web-1' }],
+    consumers: [
+      { username: 'web-app', custom_id: 'web-1' },
+      { username: 'anonymous', custom_id: 'anonymous-1' },
+    ],
     services: [
       {
         name: 'orders',
@@ -43,6 +47,25 @@ function config(serviceUrl: string): string {
               },
             ],
           },
+          {
+            // The same service where consumer-jwt falls back to an anonymous consumer.
+            name: 'open-orders',
+            paths: ['/open'],
+            strip_path: true,
+            plugins: [
+              {
+                name: 'consumer-jwt',
+                config: {
+                  credentials: [
+                    { key: 'web', consumer: 'web-app', algorithms: ['HS256'], secret: HS_SECRET },
+                  ],
+                  share_token: false,
+                  anonymous: 'anonymous',
+                  assertion: { audience: 'orders', secret: ASSERTION_SECRET },
+                },
+              },
+            ],
+          },
         ],
       },
     ],
@@ -54,7 +77,7 @@ beforeAll(async () => {
     audience: 'orders',
     algorithm: 'HS256',
     secret: ASSERTION_SECRET,
-    routePrefix: '/shop',
+    routePrefix: ['/shop', '/open'],
   })
   kong = await startKongTarget({ config: config(orders.url), useEchoUpstream: false })
 })
@@ -91,13 +114,54 @@ describe('gateway assertion: (e2e: consumer-jwt signs, the service middleware ve
   })
 
   it("replaces an assertion the client sent with the gateway's own", async () => {
+    // A genuine assertion for another caller (leaked or captured), for this very request: were
+    // it passed on instead of the gateway's own, the service would see `admin`.
+    const now = Math.floor(Date.now() / 1000)
+    const smuggled = await new SignJWT({
+      iss: 'kong',
+      aud: 'orders',
+      iat: now,
+      exp: now + 30,
+      jti: 'smuggled-1',
+      consumer: { id: 'admin-id', username: 'admin' },
+      credential: 'admin-key',
+      scope: 'orders:read orders:admin',
+      method: 'GET',
+      path: '/shop/orders/2',
+    })
+      .setProtectedHeader({ alg: 'HS256', typ: ASSERTION_TYP })
+      .sign(new TextEncoder().encode(ASSERTION_SECRET))
+    const before = orders.handled.length
     const res = await kong.proxy('/shop/orders/2', {
       headers: {
         Authorization: `Bearer ${await token('orders:read')}`,
-        'X-Gateway-Assertion': 'client.made.this',
+        'X-Gateway-Assertion': smuggled,
       },
     })
     expect(res.status).toBe(200)
+    const { caller } = (await res.json()) as { caller: Record<string, unknown> }
+    expect(caller).toMatchObject({
+      consumer: { username: 'web-app' },
+      credential: 'web',
+      scopes: ['orders:read'],
+      anonymous: false,
+    })
+    expect(caller['assertionId']).not.toBe('smuggled-1')
+    expect(orders.handled).toHaveLength(before + 1)
+    expect(orders.handled.at(-1)).toEqual({ method: 'GET', url: '/orders/2', consumer: 'web-app' })
+  })
+
+  it("refuses the gateway's anonymous fallback (a garbage token) by default: 401 ERR_ASSERTION_ANONYMOUS", async () => {
+    const before = orders.handled.length
+    const res = await kong.proxy('/open/orders/1', {
+      headers: { Authorization: 'Bearer not.a.token' },
+    })
+    expect(res.status).toBe(401)
+    expect(await res.json()).toEqual({
+      message: 'Anonymous caller not allowed',
+      code: 'ERR_ASSERTION_ANONYMOUS',
+    })
+    expect(orders.handled).toHaveLength(before)
   })
 
   it('lets the service refuse a scope the gateway did not check: 403 ERR_SCOPE_INSUFFICIENT', async () => {

@@ -200,9 +200,21 @@ describe('middleware: verifying the gateway assertion', () => {
     expect(await codeOf(verifier().verify(facts(`${a}, ${a}`)))).toBe('ERR_ASSERTION_INVALID')
   })
 
-  it('marks the anonymous consumer, with no credential and no scopes', async () => {
+  it('refuses the anonymous consumer by default: 401 ERR_ASSERTION_ANONYMOUS', async () => {
     const anon = await handMade({ anonymous: true, consumer: { id: 'a-1' } })
-    await expect(verifier().verify(facts(anon))).resolves.toMatchObject({
+    expect(await codeOf(verifier().verify(facts(anon)))).toBe('ERR_ASSERTION_ANONYMOUS')
+    expect(await codeOf(verifier({ allowAnonymous: false }).verify(facts(anon)))).toBe(
+      'ERR_ASSERTION_ANONYMOUS',
+    )
+    // Still about this request first: a replayed anonymous assertion is a mismatch.
+    expect(await codeOf(verifier().verify(facts(anon, 'GET', '/orders/2')))).toBe(
+      'ERR_ASSERTION_MISMATCH',
+    )
+  })
+
+  it('passes the anonymous consumer with allowAnonymous, marked, with no credential and no scopes', async () => {
+    const anon = await handMade({ anonymous: true, consumer: { id: 'a-1' } })
+    await expect(verifier({ allowAnonymous: true }).verify(facts(anon))).resolves.toMatchObject({
       consumer: { id: 'a-1', username: undefined },
       credential: undefined,
       scopes: [],
@@ -231,12 +243,32 @@ describe('middleware: verifying the gateway assertion', () => {
       [{ clockTolerance: 120 }, /"clockTolerance" option must be between 0 and 60/],
       [{ maxAge: 0 }, /"maxAge" option must be between 1 and 600/],
       [
+        { allowAnonymous: 'yes' as unknown as boolean },
+        /"allowAnonymous" option must be a boolean/,
+      ],
+      [
+        {
+          algorithm: 'RS256',
+          secret: undefined,
+          publicKey: generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey,
+        },
+        /"publicKey" option does not fit RS256 \(an RSA key must have 2048 bits or more\)/,
+      ],
+      [
+        {
+          algorithm: 'ES256',
+          secret: undefined,
+          publicKey: generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey,
+        },
+        /"publicKey" option does not fit ES256 \(a ec key on secp384r1 signs none of/,
+      ],
+      [
         {
           algorithm: 'ES256',
           secret: undefined,
           publicKey: generateKeyPairSync('ed25519').publicKey,
         },
-        /"publicKey" option does not fit ES256/,
+        /"publicKey" option does not fit ES256 \(an EdDSA key\)/,
       ],
     ]
     for (const [options, message] of bad) {

@@ -15,18 +15,28 @@ import {
 const SECRET = 'the-gateway-assertion-secret-of-32+-bytes'
 const OPTIONS = { audience: 'orders', algorithm: 'HS256', secret: SECRET } as const
 const WEB = { id: '0a0a0a0a-0000-4000-8000-000000000001', username: 'web-app' }
+const ANON = { id: '0a0a0a0a-0000-4000-8000-0000000000aa', username: 'anonymous' }
 
 async function assertion(method: string, path: string, scopes: string[]): Promise<string> {
-  const config = parseAssertion({ assertion: { audience: 'orders', secret: SECRET } }, {})
-  if (config === undefined) throw new Error('assertion off')
-  return new AssertionSigner(config, { now: () => Date.now() }).sign({
-    consumer: WEB,
-    credential: 'web',
-    subject: 'user-42',
-    scopes,
+  return signed({ consumer: WEB, credential: 'web', subject: 'user-42', scopes, method, path })
+}
+
+/** What consumer-jwt asserts when it fell back to its `anonymous` consumer. */
+async function anonymousAssertion(method: string, path: string): Promise<string> {
+  return signed({
+    consumer: ANON,
+    credential: undefined,
+    subject: undefined,
+    scopes: [],
     method,
     path,
   })
+}
+
+async function signed(facts: Parameters<AssertionSigner['sign']>[0]): Promise<string> {
+  const config = parseAssertion({ assertion: { audience: 'orders', secret: SECRET } }, {})
+  if (config === undefined) throw new Error('assertion off')
+  return new AssertionSigner(config, { now: () => Date.now() }).sign(facts)
 }
 
 /** What a plain http / Express response received, and whether the chain went on. */
@@ -110,6 +120,33 @@ describe('middleware: plain http / Express adapter', () => {
     expect(r).toMatchObject({ passed: false, status: 401 })
   })
 
+  it('refuses the anonymous consumer with 401 ERR_ASSERTION_ANONYMOUS unless allowAnonymous is set', async () => {
+    const anon = await anonymousAssertion('GET', '/orders/1')
+    const request = { method: 'GET', url: '/orders/1', headers: { 'x-gateway-assertion': anon } }
+    // The handler reads req.gateway without requireScope: by default it never runs.
+    const refused = await runChain([gateway], request)
+    expect(refused).toMatchObject({
+      passed: false,
+      status: 401,
+      body: { message: 'Anonymous caller not allowed', code: 'ERR_ASSERTION_ANONYMOUS' },
+      caller: undefined,
+    })
+    const allowing = gatewayAssertion({ ...OPTIONS, allowAnonymous: true })
+    const passed = await runChain([allowing], request)
+    expect(passed).toMatchObject({ passed: true, caller: { consumer: ANON, anonymous: true } })
+    // Allowed in, an anonymous caller still holds no scope.
+    const scoped = await runChain([allowing, requireScope('orders:read')], request)
+    expect(scoped).toMatchObject({ passed: false, status: 403 })
+  })
+
+  it('refuses to build requireScope() without a scope, or with a non-token: TypeError', () => {
+    expect(() => requireScope()).toThrow(TypeError)
+    expect(() => requireScope()).toThrow(/requireScope\(\) needs at least one scope/)
+    expect(() => requireScope('orders:read orders:admin')).toThrow(/is not a scope token/)
+    expect(() => requireScope('')).toThrow(/is not a scope token/)
+    expect(() => requireScope(42 as unknown as string)).toThrow(/42 is not a scope token/)
+  })
+
   it("checks Express's originalUrl, not the url a mounted router sees", async () => {
     const a = await assertion('GET', '/api/orders/1', ['orders:read'])
     const r = await runChain([gateway], {
@@ -123,9 +160,16 @@ describe('middleware: plain http / Express adapter', () => {
 })
 
 describe('middleware: fastify adapter', () => {
-  async function app() {
+  async function app(allowAnonymous?: boolean) {
     const f = Fastify()
-    await f.register(fastifyGatewayAssertion(OPTIONS))
+    await f.register(
+      fastifyGatewayAssertion(
+        allowAnonymous === undefined ? OPTIONS : { ...OPTIONS, allowAnonymous },
+      ),
+    )
+    f.get('/me', (request) => ({
+      caller: (request as unknown as { gateway: GatewayCaller }).gateway,
+    }))
     f.get('/orders/:id', { preHandler: fastifyRequireScope('orders:read') }, (request) => ({
       caller: (request as unknown as { gateway: GatewayCaller }).gateway,
     }))
@@ -173,6 +217,53 @@ describe('middleware: fastify adapter', () => {
     })
     expect(scope.statusCode).toBe(403)
     expect(scope.json()).toEqual({ message: 'Insufficient scope', code: 'ERR_SCOPE_INSUFFICIENT' })
+    await f.close()
+  })
+
+  it('refuses the anonymous consumer with 401 ERR_ASSERTION_ANONYMOUS unless allowAnonymous is set', async () => {
+    for (const setting of [undefined, false]) {
+      const f = await app(setting)
+      const res = await f.inject({
+        method: 'GET',
+        url: '/me',
+        headers: { 'x-gateway-assertion': await anonymousAssertion('GET', '/me') },
+      })
+      expect(res.statusCode).toBe(401)
+      expect(res.json()).toEqual({
+        message: 'Anonymous caller not allowed',
+        code: 'ERR_ASSERTION_ANONYMOUS',
+      })
+      await f.close()
+    }
+    const f = await app(true)
+    const me = await f.inject({
+      method: 'GET',
+      url: '/me',
+      headers: { 'x-gateway-assertion': await anonymousAssertion('GET', '/me') },
+    })
+    expect(me.statusCode).toBe(200)
+    expect(me.json()).toMatchObject({ caller: { consumer: ANON, anonymous: true, scopes: [] } })
+    const scoped = await f.inject({
+      method: 'GET',
+      url: '/orders/1',
+      headers: { 'x-gateway-assertion': await anonymousAssertion('GET', '/orders/1') },
+    })
+    expect(scoped.statusCode).toBe(403)
+    await f.close()
+  })
+
+  it('refuses to build fastifyRequireScope() without a scope, or with a non-token: TypeError', () => {
+    expect(() => fastifyRequireScope()).toThrow(TypeError)
+    expect(() => fastifyRequireScope()).toThrow(/fastifyRequireScope\(\) needs at least one scope/)
+    expect(() => fastifyRequireScope('a b')).toThrow(/is not a scope token/)
+  })
+
+  it('refuses with 401 when fastifyRequireScope runs without the assertion plugin in front', async () => {
+    const f = Fastify()
+    f.get('/orders/:id', { preHandler: fastifyRequireScope('orders:read') }, () => ({}))
+    const res = await f.inject({ method: 'GET', url: '/orders/1' })
+    expect(res.statusCode).toBe(401)
+    expect(res.json()).toMatchObject({ code: 'ERR_ASSERTION_MISSING' })
     await f.close()
   })
 })
