@@ -96,6 +96,7 @@ export default tseslint.config(
       'plugins/shared/json.ts',
       'plugins/shared/reserved-headers.ts',
       'plugins/shared/gateway-assertion.ts',
+      'plugins/shared/gateway-assertion-keys.ts',
       'plugins/shared/pdk/respond.ts',
       'plugins/shared/revocation/keys.ts',
       'plugins/shared/revocation/absence-cache.ts',

@@ -1,5 +1,5 @@
-import { createPrivateKey, randomUUID, webcrypto, type KeyObject } from 'node:crypto'
-import { importPKCS8, SignJWT } from 'jose'
+import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
+import { SignJWT } from 'jose'
 import { nowSeconds, type Clock } from '../shared/clock'
 import { PluginError } from '../shared/errors'
 import {
@@ -10,6 +10,11 @@ import {
   type AssertionAlgorithm,
   type AssertionClaims,
 } from '../shared/gateway-assertion'
+import {
+  algorithmOfKey as algorithmOfAssertionKey,
+  importAssertionKey,
+  type AssertionCryptoKey,
+} from '../shared/gateway-assertion-keys'
 import type { HeaderPatch, KongConsumer, Pdk } from '../shared/pdk/port'
 import { isUnset, recordOf, type KongField, type RecordField } from '../shared/schema/kong-fields'
 import { invalid, readRecord, type Raw } from '../shared/schema/read'
@@ -103,25 +108,12 @@ export interface AssertionConfig {
 
 /** The algorithm a private key signs with, checked against an explicit setting. */
 function algorithmOfKey(key: KeyObject, given: AssertionAlgorithm | undefined): AssertionAlgorithm {
-  const type = key.asymmetricKeyType
-  let alg: AssertionAlgorithm
-  if (type === 'ed25519') alg = 'EdDSA'
-  else if (type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') alg = 'ES256'
-  else if (type === 'rsa') {
-    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
-      throw invalid('assertion.private_key', 'an RSA key must have 2048 bits or more')
-    }
-    alg = 'RS256'
-  } else {
-    throw invalid(
-      'assertion.private_key',
-      `a ${type ?? 'unknown'} key${type === 'ec' ? ` on ${key.asymmetricKeyDetails?.namedCurve ?? 'an unknown curve'}` : ''} signs none of EdDSA (Ed25519), ES256 (P-256), RS256`,
-    )
+  const fit = algorithmOfAssertionKey(key)
+  if (fit.algorithm === undefined) throw invalid('assertion.private_key', fit.problem)
+  if (given !== undefined && given !== fit.algorithm) {
+    throw invalid('assertion.algorithm', `${given} does not fit the private key (${fit.algorithm})`)
   }
-  if (given !== undefined && given !== alg) {
-    throw invalid('assertion.algorithm', `${given} does not fit the private key (${alg})`)
-  }
-  return alg
+  return fit.algorithm
 }
 
 /**
@@ -232,20 +224,12 @@ export interface AssertionFacts {
   readonly path: string
 }
 
-type SigningKey = Awaited<ReturnType<typeof importPKCS8>>
+type SigningKey = AssertionCryptoKey
 
 /** The Web Crypto key, imported once (jose would import a raw secret on every signature). */
 async function importSigningKey(config: AssertionConfig): Promise<SigningKey> {
-  if (config.key.kind === 'secret') {
-    return await webcrypto.subtle.importKey(
-      'raw',
-      config.key.secret,
-      { name: 'HMAC', hash: 'SHA-256' },
-      false,
-      ['sign'],
-    )
-  }
-  return importPKCS8(config.key.pkcs8, config.algorithm)
+  const key = config.key.kind === 'secret' ? config.key.secret : createPrivateKey(config.key.pkcs8)
+  return importAssertionKey(config.algorithm, key, 'sign')
 }
 
 /**
