@@ -18,6 +18,7 @@ import {
 import type { HeaderPatch, KongConsumer, Pdk } from '../shared/pdk/port'
 import { isUnset, recordOf, type KongField, type RecordField } from '../shared/schema/kong-fields'
 import { invalid, readRecord, type Raw } from '../shared/schema/read'
+import { readSecret } from '../shared/schema/secret'
 import { RESERVED_HEADER } from '../shared/reserved-headers'
 
 /**
@@ -184,19 +185,7 @@ export function parseAssertion(config: Raw, env: NodeJS.ProcessEnv): AssertionCo
     if (algorithm !== undefined && algorithm !== 'HS256') {
       throw r.invalid('algorithm', `${algorithm} needs a private_key; a secret signs HS256`)
     }
-    let value = secret
-    if (secretEnv !== undefined) {
-      value = env[secretEnv]
-      if (value === undefined || value === '') {
-        throw r.invalid('secret_env', `environment variable ${secretEnv} is not set`)
-      }
-    }
-    if (value === undefined || value === '') throw r.invalid('secret', 'must not be empty')
-    if (value.startsWith('{vault://')) {
-      throw r.invalid('secret', 'is an unresolved vault reference (is the vault configured?)')
-    }
-    const bytes = new TextEncoder().encode(value)
-    if (bytes.length < 32) throw r.invalid('secret', 'must be at least 32 bytes (RFC 7518 §3.2)')
+    const bytes = readSecret(r, secret, secretEnv, env)
     key = { kind: 'secret', secret: bytes }
     alg = 'HS256'
   }

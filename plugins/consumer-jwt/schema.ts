@@ -12,6 +12,7 @@ import {
 import { invalid, isRecord, readRecord, type Raw, type RecordReader } from '../shared/schema/read'
 import { DEFAULT_SCOPE_CLAIMS } from '../shared/scopes/parse'
 import { RESERVED_HEADER } from '../shared/reserved-headers'
+import { readSecret } from '../shared/schema/secret'
 import { assertionField, parseAssertion, type AssertionConfig } from './assertion'
 import type { KeySource } from '../shared/token/keys'
 import {
@@ -438,25 +439,7 @@ function parseCredential(
   const base64 = c.read('secret_is_base64')
   if (secret !== undefined || secretEnv !== undefined) {
     if (hmac.length === 0) throw c.invalid('algorithms', 'a shared secret needs HS* algorithms')
-    let value = secret
-    if (secretEnv !== undefined) {
-      value = env[secretEnv]
-      if (value === undefined || value === '') {
-        throw c.invalid('secret_env', `environment variable ${secretEnv} is not set`)
-      }
-    }
-    if (value === undefined || value === '') throw c.invalid('secret', 'must not be empty')
-    if (value.startsWith('{vault://')) {
-      throw c.invalid(
-        'secret',
-        'is an unresolved vault reference (is the vault configured in Kong?)',
-      )
-    }
-    const bytes = decodeSecret(value, base64, c)
-    if (bytes.length < 32) {
-      // RFC 7518 §3.2: a key of the same size as the hash output (256 bits) or larger.
-      throw c.invalid('secret', 'must be at least 32 bytes (RFC 7518 §3.2)')
-    }
+    const bytes = readSecret(c, secret, secretEnv, env, (text) => decodeSecret(text, base64, c))
     keySource = { kind: 'secret', secret: bytes }
   } else {
     if (hmac.length > 0) throw c.invalid('algorithms', 'HS* algorithms need a secret or secret_env')
