@@ -320,5 +320,7 @@ const OUTAGE_REPLIES = new Set([
 export function isRefusalByRedis(error: unknown): error is Error {
   if (!(error instanceof Error) || !(error instanceof ReplyError)) return false
   const code = /^[A-Z]+/.exec(error.message)?.[0] ?? ''
+  // A server out of connections (maxclients) is full, not refusing us: an outage.
+  if (/^ERR max number of clients reached/.test(error.message)) return false
   return !OUTAGE_REPLIES.has(code)
 }

@@ -38,6 +38,7 @@ describe('redis revocation store: (what counts as unavailable)', () => {
     "READONLY You can't write against a read only replica.",
     'MASTERDOWN Link with MASTER is down',
     'BUSY Redis is busy running a script',
+    'ERR max number of clients reached',
   ])('reports the reply %s as unavailable: the deployment is down or moving', async (reply) => {
     const store = storeWhoseRead(() => {
       throw replyError(reply)
