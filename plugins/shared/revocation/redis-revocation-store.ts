@@ -120,12 +120,6 @@ return {n, redis.call('PUBLISH', ARGV[1], ARGV[2])}
 `
 
 /**
- * Revocations in Redis, with the local {@link AbsenceCache} in front of the request path and
- * the events channel keeping it honest. Reads are one script call that GETs every key and tells
- * a key of another type apart (single server and Sentinel), or one GET per key sent together
- * (Cluster, where the keys live in different slots).
- */
-/**
  * Redis refusing what the store asks: a deployment or config fault (500 ERR_CONFIG_INVALID,
  * whatever on_unavailable says), never an outage.
  */
@@ -133,9 +127,7 @@ function misconfigured(what: string, cause: Error): PluginError {
   return new PluginError(
     'ERR_CONFIG_INVALID',
     `Redis refused the revocation ${what}: ${cause.message}`,
-    {
-      cause,
-    },
+    { cause },
   )
 }
 
@@ -149,6 +141,12 @@ function isProgrammingError(error: unknown): boolean {
   )
 }
 
+/**
+ * Revocations in Redis, with the local {@link AbsenceCache} in front of the request path and
+ * the events channel keeping it honest. Reads are one script call that GETs every key and tells
+ * a key of another type apart (single server and Sentinel), or one GET per key sent together
+ * (Cluster, where the keys live in different slots).
+ */
 export class RedisRevocationStore implements RevocationStore, RevocationWriter {
   readonly #cache: AbsenceCache
   readonly #client: RedisClient
